@@ -1,0 +1,5 @@
+"""Allows ``python -m closim``."""
+
+from closim.cli import main
+
+raise SystemExit(main())

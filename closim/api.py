@@ -1,0 +1,197 @@
+"""``simulate`` and ``compare``: the one entry that the CLI, sweeps and claims call. Composes the
+lowering, the mapper, an engine and the energy table; engines only ever see a trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from closim.energy import energy_breakdown_pj
+from closim.errors import ConfigError
+from closim.hw import Accelerator
+from closim.mapping.lowering import Program, lower
+from closim.mapping.mapper import map_program
+from closim.memory import footprint_bytes
+from closim.sim import analytic, des
+from closim.sim.counting import count_rows
+from closim.sim.stats import Stats
+from closim.topology import LayerPlan, plan_layer
+from closim.trace import Trace
+from closim.workload import Workload
+
+ENGINES = ("des", "analytic")
+MODES = ("inference", "training")
+
+
+@dataclass
+class LayerResult:
+    """One layer's share of a simulated step."""
+
+    name: str
+    topology: str
+    params: int
+    stats: Stats
+    energy_pj: dict[str, float]
+    weight_bytes: int
+    index_bytes: int
+    footprint_bytes: int
+
+
+@dataclass
+class Result:
+    """A simulated step: totals, per-layer results, the trace it played and the mapper's choices."""
+
+    hw: Accelerator
+    workload: Workload
+    mode: str
+    engine: str
+    batch: int
+    totals: Stats
+    energy_pj: dict[str, float]
+    layers: list[LayerResult]
+    trace: Trace
+    footprint: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Simulated time of the step in seconds."""
+        return self.totals.cycles / (self.hw.clock_mhz * 1e6)
+
+
+def layer_plans(workload: Workload) -> list[tuple[str, LayerPlan]]:
+    """(name, plan) of every layer of ``workload``, validated."""
+    plans = []
+    for layer in workload.layers:
+        try:
+            plans.append(
+                (layer.name, plan_layer(layer.topology, layer.in_features, layer.out_features))
+            )
+        except ConfigError as err:
+            raise err.located(prefix=f"workload.layers.{layer.name}") from None
+    return plans
+
+
+def lower_workload(hw: Accelerator, workload: Workload, mode: str, batch: int) -> Program:
+    """The program of one step of ``workload`` (inference or training) at ``batch``."""
+    return lower(
+        layer_plans(workload),
+        batch,
+        mode == "training",
+        workload.optimizer,
+        hw.widths,
+        shuffle=hw.mapping.shuffle,
+    )
+
+
+def _peak_sram(trace: Trace) -> list[int]:
+    """Per group (operation): resident bytes plus the operation's own buffers."""
+    return [
+        live + own for live, own in zip(trace.resident_live_bytes, trace.buffer_bytes, strict=True)
+    ]
+
+
+def _timing(trace: Trace, hw: Accelerator, engine: str) -> dict[int, tuple[int, int]]:
+    """Per group: (cycles attributed to it, critical compute cycles). The DES overlaps
+    operations, so a group is attributed the time from the previous group's end to its own."""
+    if engine == "analytic":
+        return analytic.run(trace, hw)
+    played = des.run(trace, hw)
+    timing: dict[int, tuple[int, int]] = {}
+    done = 0
+    for gid, rows in analytic.groups(trace):
+        end = max(done, played.group_end[gid])
+        timing[gid] = (end - done, analytic.group_work(rows, hw))
+        done = end
+    return timing
+
+
+def simulate(
+    hw: Accelerator,
+    workload: Workload,
+    *,
+    engine: str = "des",
+    mode: str | None = None,
+    batch: int | None = None,
+) -> Result:
+    """Simulates one step of ``workload`` on ``hw``: cycles, energy (pJ), bytes, per layer."""
+    mode = mode or workload.mode
+    batch = batch or workload.batch
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine, expected one of {', '.join(ENGINES)} (got {engine!r})")
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode, expected one of {', '.join(MODES)} (got {mode!r})")
+    program = lower_workload(hw, workload, mode, batch)
+    trace = map_program(program, hw)
+    timing = _timing(trace, hw, engine)
+    per_layer_counts = count_rows(trace)
+    group_layer = {r.group: r.layer for r in trace.rows}
+    peaks = _peak_sram(trace)
+    totals = Stats()
+    layers: list[LayerResult] = []
+    plans = dict(layer_plans(workload))
+    clock_hz = hw.clock_mhz * 1e6
+    for spec in workload.layers:
+        name = spec.name
+        s = per_layer_counts.get(name, Stats())
+        mine = [g for g, layer in group_layer.items() if layer == name]
+        s.cycles = sum(timing[g][0] for g in mine)
+        s.critical_compute_cycles = sum(timing[g][1] for g in mine)
+        s.stall_cycles = s.cycles - s.critical_compute_cycles
+        s.peak_sram_bytes = max((peaks[g] for g in mine), default=0)
+        plan = plans[name]
+        weights = sum(
+            t.nbytes
+            for t in program.tensors.values()
+            if t.role == "weights" and t.name.startswith(name + ".")
+        )
+        layer_fp = sum(
+            t.nbytes
+            for t in program.tensors.values()
+            if t.name.startswith(name + ".") and t.role in ("weights", "indices", "optimizer")
+        )
+        layers.append(
+            LayerResult(
+                name=name,
+                topology=plan.kind,
+                params=plan.num_params,
+                stats=s,
+                energy_pj=energy_breakdown_pj(s, hw, s.cycles / clock_hz),
+                weight_bytes=weights,
+                index_bytes=plan.index_bytes,
+                footprint_bytes=layer_fp,
+            )
+        )
+        totals.add_counts(s)
+    totals.cycles = sum(cycles for cycles, _ in timing.values())
+    totals.critical_compute_cycles = sum(work for _, work in timing.values())
+    totals.stall_cycles = totals.cycles - totals.critical_compute_cycles
+    totals.peak_sram_bytes = max(peaks, default=0)
+    footprint = footprint_bytes(program, mode == "training")
+    result = Result(
+        hw=hw,
+        workload=workload,
+        mode=mode,
+        engine=engine,
+        batch=batch,
+        totals=totals,
+        energy_pj=energy_breakdown_pj(totals, hw, totals.cycles / clock_hz),
+        layers=layers,
+        trace=trace,
+        footprint=footprint,
+    )
+    return result
+
+
+def compare(
+    hw: Accelerator,
+    workload: Workload,
+    *,
+    engine: str = "des",
+    mode: str | None = None,
+    batch: int | None = None,
+) -> tuple[Result, Result]:
+    """The workload as written and with every layer dense, on the same hardware and mapper."""
+    written = simulate(hw, workload, engine=engine, mode=mode, batch=batch)
+    dense = simulate(hw, workload.densified(), engine=engine, mode=mode, batch=batch)
+    return written, dense

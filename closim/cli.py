@@ -1,0 +1,275 @@
+"""The ``closim`` command line: parses arguments, calls the library, prints, and is the only place
+that exits. Every user error ends in exit status 2 and one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+import yaml
+
+from closim.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and a ConfigError, so it exits 2 like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message, source=self.prog)
+
+
+def _parse_spec(text: str, option: str) -> object:
+    """A topology spec given on the command line, parsed as YAML (``dense`` or ``{kind: clos}``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"not valid YAML{where} (got {text!r})", source=option) from None
+
+
+def _cmd_topology(args: argparse.Namespace) -> int:
+    from closim.report.render import render_topology_summary
+    from closim.report.topology_summary import summarize_topology
+
+    spec = _parse_spec(args.spec, "--spec")
+    summary = summarize_topology(spec, args.in_features, args.out_features, paths=not args.no_paths)
+    _emit(render_topology_summary(summary, args.format), args)
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from closim.config import list_bundled
+    from closim.report.render import render_bundled
+
+    _emit(render_bundled(list_bundled(), args.format), args)
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from closim.config import resolved_config
+    from closim.report.render import render_resolved_config
+
+    resolved = resolved_config(args.file, args.kind, args.set or [])
+    _emit(render_resolved_config(resolved, args.format), args)
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {value})")
+    return value
+
+
+def _load_run_inputs(args: argparse.Namespace):
+    """The hw record and workload of a run-like command, with ``--set`` overrides applied."""
+    from closim.config import load_hw, load_workload, parse_set_options
+
+    sets = parse_set_options(args.set or [])
+    hw = load_hw(args.hw, sets["hw"])
+    workload = load_workload(args.workload, sets["workload"])
+    return hw, workload
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from closim.api import simulate
+    from closim.report.render import render_explain, render_run, to_json
+    from closim.report.results import result_dict, result_frame
+
+    hw, workload = _load_run_inputs(args)
+    result = simulate(hw, workload, engine=args.engine, mode=args.mode, batch=args.batch)
+    data = result_dict(result)
+    if args.format == "json":
+        if args.explain:
+            data["mappings"] = result.trace.mappings
+        text = to_json(data)
+    elif args.format == "csv":
+        text = result_frame(result).to_csv(index=False)
+    else:
+        text = render_run(data)
+        if args.explain:
+            text += render_explain(result.trace.mappings, "mapper's choice per GEMM")
+    _emit(text, args)
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from closim.api import compare
+    from closim.report.render import render_compare, render_explain, to_json
+    from closim.report.results import compare_dict, flatten
+
+    hw, workload = _load_run_inputs(args)
+    written, dense = compare(hw, workload, engine=args.engine, mode=args.mode, batch=args.batch)
+    data = compare_dict(written, dense)
+    if args.format == "json":
+        if args.explain:
+            data["mappings"] = {"as_written": written.trace.mappings, "dense": dense.trace.mappings}
+        text = to_json(data)
+    elif args.format == "csv":
+        import pandas as pd
+
+        rows = [{"layer": "total", **flatten(data["totals"])}]
+        rows += [{"layer": layer["name"], **flatten(layer)} for layer in data["layers"]]
+        text = pd.DataFrame(rows).drop(columns=["name"], errors="ignore").to_csv(index=False)
+    else:
+        text = render_compare(data)
+        if args.explain:
+            text += render_explain(written.trace.mappings, "as written: mapper's choice per GEMM")
+            text += render_explain(dense.trace.mappings, "dense: mapper's choice per GEMM")
+    _emit(text, args)
+    return EXIT_OK
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from closim.api import lower_workload
+    from closim.mapping.mapper import map_program
+
+    hw, workload = _load_run_inputs(args)
+    mode = args.mode or workload.mode
+    batch = args.batch or workload.batch
+    if args.layer and args.layer not in {layer.name for layer in workload.layers}:
+        names = ", ".join(layer.name for layer in workload.layers)
+        raise ConfigError(
+            f"no such layer, expected one of {names} (got {args.layer!r})", source="--layer"
+        )
+    frame = map_program(lower_workload(hw, workload, mode, batch), hw).to_frame()
+    if args.layer:
+        frame = frame[frame["layer"] == args.layer]
+    out = args.out_file
+    try:
+        if out.endswith(".parquet"):
+            frame.to_parquet(out, index=False)
+        elif out.endswith(".csv"):
+            frame.to_csv(out, index=False)
+        else:
+            raise ConfigError(f"expected a .csv or .parquet file (got {out!r})", source="--out")
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror} (got {out!r})", source="--out") from None
+    print(f"closim: wrote {len(frame)} trace rows to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _emit(text: str, args: argparse.Namespace) -> None:
+    """Writes a rendered result to ``--out`` when given, else to stdout."""
+    out = getattr(args, "out_file", None)
+    if out:
+        try:
+            with open(out, "w", encoding="utf-8") as handle:
+                handle.write(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write: {exc.strerror} (got {out!r})", source="--out"
+            ) from None
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _add_format(
+    parser: argparse.ArgumentParser, choices: Sequence[str], *, with_out_file: bool = True
+) -> None:
+    parser.add_argument("--format", choices=list(choices), default=choices[0])
+    if with_out_file:
+        parser.add_argument(
+            "--out", dest="out_file", metavar="FILE", help="write the result to FILE, not stdout"
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``closim`` subcommand."""
+    parser = _Parser(
+        prog="closim",
+        description="Cycles, energy and memory of a priori sparse layers on modeled accelerators.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    topo = sub.add_parser("topology", help="parameters, MACs and paths of a topology vs dense")
+    topo.add_argument("--in", dest="in_features", type=int, required=True, metavar="N")
+    topo.add_argument(
+        "--out", dest="out_features", type=int, default=None, metavar="N", help="default: --in"
+    )
+    topo.add_argument(
+        "--spec", default="dense", help='topology spec as YAML, e.g. "{kind: clos, r: 64, m: 64}"'
+    )
+    topo.add_argument(
+        "--no-paths", action="store_true", help="skip the input-to-output path count (large layers)"
+    )
+    _add_format(topo, ("table", "json"), with_out_file=False)
+    topo.set_defaults(handler=_cmd_topology)
+
+    lst = sub.add_parser("list", help="the bundled hardware configs and workloads")
+    _add_format(lst, ("table", "json"))
+    lst.set_defaults(handler=_cmd_list)
+
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--hw", required=True, help="hw config file or bundled name")
+        p.add_argument("--workload", required=True, help="workload file or bundled name")
+        p.add_argument("--mode", choices=["inference", "training"], default=None)
+        p.add_argument("--engine", choices=["des", "analytic"], default="des")
+        p.add_argument("--batch", type=_positive_int, default=None)
+        p.add_argument(
+            "--set", action="append", metavar="PATH=VALUE", help="override a config value (YAML)"
+        )
+
+    run = sub.add_parser("run", help="simulate one step: cycles, energy, bytes per layer")
+    run_options(run)
+    run.add_argument("--explain", action="store_true", help="print the mapping of every GEMM")
+    _add_format(run, ("table", "json", "csv"))
+    run.set_defaults(handler=_cmd_run)
+
+    cmp_ = sub.add_parser("compare", help="the workload as written vs every layer dense")
+    run_options(cmp_)
+    cmp_.add_argument("--explain", action="store_true", help="print the mapping of every GEMM")
+    _add_format(cmp_, ("table", "json", "csv"))
+    cmp_.set_defaults(handler=_cmd_compare)
+
+    trace = sub.add_parser("trace", help="export the tile trace of one step to CSV or Parquet")
+    run_options(trace)
+    trace.add_argument("--layer", default=None, help="only this layer's rows")
+    trace.add_argument("--out", dest="out_file", required=True, metavar="FILE.csv|FILE.parquet")
+    trace.set_defaults(handler=_cmd_trace)
+
+    show = sub.add_parser("show", help="a config file resolved and validated, defaults filled in")
+    show.add_argument("file", help="a hw config or workload YAML file, or a bundled name")
+    show.add_argument("--kind", choices=["auto", "hw", "workload"], default="auto")
+    show.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a value")
+    _add_format(show, ("yaml", "json"))
+    show.set_defaults(handler=_cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one ``closim`` command; returns its exit status (0 ok, 1 failed check, 2 bad input)."""
+    try:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        if getattr(args, "command", None) == "topology" and args.out_features is None:
+            args.out_features = args.in_features
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except ConfigError as err:
+        print(f"closim: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("closim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug in closim: one line; the traceback only on request
+        if os.environ.get("CLOSIM_DEBUG"):
+            raise
+        print(
+            f"closim: internal error: {type(exc).__name__}: {exc} "
+            "(set CLOSIM_DEBUG=1 for the traceback; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED

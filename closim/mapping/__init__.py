@@ -1,0 +1,1 @@
+"""Lowering and mapping: layer stages x passes -> batched GEMMs -> SRAM tiles on PE arrays."""

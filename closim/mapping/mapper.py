@@ -1,0 +1,449 @@
+"""The mapper: turns a lowered program into a trace on a given accelerator (DESIGN.md §5, §6).
+
+Per GEMM it chooses the orientation (C = A B, or C^T = B^T A^T so that the other operand is
+stationary), the SRAM tile sizes, the loop order and which operand to pin on chip, minimizing
+estimated cycles, then DRAM bytes, then SRAM bytes; block packing and the split over all arrays
+follow from the tiles (p-tiles are dealt round-robin to the arrays). The same mapper maps every
+layer, dense baselines included.
+"""
+
+from __future__ import annotations
+
+from closim.errors import ConfigError
+from closim.hw import Accelerator
+from closim.mapping.lowering import Gemm, Program, VectorOp
+from closim.mapping.residency import Residency, allocate, no_residency
+from closim.mapping.systolic import FoldPlan
+from closim.mapping.tiling import (
+    ArraySpec,
+    Budget,
+    GemmShape,
+    Operand,
+    Tiling,
+    feed_bytes,
+    search,
+    tile_fold_plan,
+    walk,
+)
+from closim.trace import Trace, TraceRow
+
+
+def array_spec(hw: Accelerator) -> ArraySpec:
+    """The PE arrays of ``hw`` as the tiler sees them."""
+    pe = hw.pe_array
+    return ArraySpec(
+        pe.rows, pe.cols, pe.count, pe.dataflow, hw.fold_model, hw.mapping.block_packing
+    )
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _reserve_bytes(op: Gemm | VectorOp, hw: Accelerator, program: Program) -> int:
+    """Streaming buffer space an operation needs so that it runs without splitting K: one
+    array-sized tile per array per operand, double-buffered."""
+    pe = hw.pe_array
+    if isinstance(op, VectorOp):
+        return 2 * hw.vector_unit.lanes * 16
+    wa = program.tensors[op.a].bytes_per_element
+    wb = program.tensors[op.b].bytes_per_element
+    k = op.k
+    per_array = (
+        min(op.m, pe.rows) * k * wa
+        + k * min(op.n, pe.cols) * wb
+        + min(op.m, pe.rows) * min(op.n, pe.cols) * hw.widths.partial_sums_bytes
+    )
+    return min(hw.sram.capacity_bytes // 2, 2 * pe.count * per_array)
+
+
+def _tile_cycles(arr: ArraySpec, fps: list[FoldPlan]) -> list[int]:
+    """Cycles of consecutive tiles on one array within one GEMM.
+
+    A tile alone costs ``fp.cycles``. SCALE-Sim's count for a GEMM ends one cycle early
+    (folds x per-fold - 1): when several tiles of one GEMM follow each other on an array, only the
+    last keeps that -1. In the pipelined model the fill of a tile overlaps the previous tile's last
+    fold, so tiles after the first save ``fp.fill_cycles``.
+    """
+    if arr.fold_model == "scalesim":
+        return [fp.cycles + (1 if i < len(fps) - 1 else 0) for i, fp in enumerate(fps)]
+    return [fp.cycles - (fp.fill_cycles if i > 0 else 0) for i, fp in enumerate(fps)]
+
+
+def _operand(program: Program, name: str, i: int, res: Residency) -> tuple[bool, bool]:
+    """(on chip, fill): resident tensors cost no DRAM traffic, except a DRAM-homed one at its
+    first use, which fetches each sub-tile once."""
+    on_chip = name in res.resident
+    fill = on_chip and program.tensors[name].home == "dram" and res.first_use[name] == i
+    return on_chip, fill
+
+
+def map_program(program: Program, hw: Accelerator) -> Trace:
+    """The trace of ``program`` on ``hw``: tiles, their traffic and compute, and the mappings."""
+    arr = array_spec(hw)
+    sram = hw.sram
+    partitions = sram.partitions
+    reserves = [_reserve_bytes(op, hw, program) for op in program.ops]
+    if partitions is not None:
+        residency = no_residency(program)
+    else:
+        residency = allocate(program, sram.capacity_bytes, reserves)
+    trace = Trace()
+    last_writer: dict[str, int] = {}
+    for i, op in enumerate(program.ops):
+        reads = (op.a, op.b) if isinstance(op, Gemm) else op.reads
+        after = tuple(sorted({last_writer[t] for t in reads if t in last_writer}))
+        if isinstance(op, Gemm):
+            _map_gemm(trace, program, hw, arr, op, i, residency, after)
+            last_writer[op.c] = i
+        else:
+            _map_vector(trace, program, hw, op, i, residency, after)
+            for t in op.writes:
+                last_writer[t] = i
+    trace.buffer_bytes = [0] * len(program.ops)
+    for m in trace.mappings:
+        trace.buffer_bytes[m["group"]] = m["footprint_bytes"]
+    for r in trace.rows:
+        if r.op == "vector":  # double-buffered chunks
+            chunk = sum(trace.rows[d].sram_hold_bytes for d in r.depends_on)
+            trace.buffer_bytes[r.group] = max(trace.buffer_bytes[r.group], 2 * chunk)
+    trace.resident_tensors = sorted(residency.resident)
+    trace.resident_live_bytes = list(residency.live_bytes)
+    return trace
+
+
+#: Bytes of every operand that one chunk of a vector-unit pass streams through SRAM.
+VECTOR_CHUNK_BYTES = 256 * 1024
+MAX_VECTOR_CHUNKS = 64
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal integers that add up to it."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if p < extra else 0) for p in range(parts)]
+
+
+def _map_vector(
+    trace: Trace,
+    program: Program,
+    hw: Accelerator,
+    op: VectorOp,
+    i: int,
+    res: Residency,
+    after: tuple[int, ...],
+) -> None:
+    """An elementwise pass, streamed in chunks so that loads, vector work and stores overlap:
+    operands not on chip come from DRAM and persistent results go back to it."""
+    reads = [
+        program.tensors[n]
+        for n in dict.fromkeys(op.reads)
+        if n not in res.resident or (program.tensors[n].home == "dram" and res.first_use[n] == i)
+    ]
+    writes = [
+        program.tensors[n]
+        for n in dict.fromkeys(op.writes)
+        if n not in res.resident or program.tensors[n].persistent
+    ]
+    read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
+    write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
+    largest = max(t.nbytes for t in read_all + write_all)
+    chunks = max(1, min(MAX_VECTOR_CHUNKS, _cdiv(largest, VECTOR_CHUNK_BYTES)))
+    split = {t.name: _shares(t.nbytes, chunks) for t in read_all + write_all}
+    ops = _shares(op.ops, chunks)
+    role = program.tensors[op.writes[0]].role
+    for c in range(chunks):
+        deps = tuple(
+            trace.add(
+                TraceRow(
+                    "load",
+                    i,
+                    op.layer,
+                    op.stage,
+                    op.pass_,
+                    operand=t.role,
+                    tensor=t.name,
+                    dram_read_bytes=split[t.name][c],
+                    sram_write_bytes=split[t.name][c],
+                    sram_hold_bytes=split[t.name][c],
+                    after_groups=after,
+                )
+            )
+            for t in reads
+        )
+        vid = trace.add(
+            TraceRow(
+                "vector", i, op.layer, op.stage, op.pass_, operand=role, tensor=op.writes[0],
+                vector_ops=ops[c], compute_cycles=_cdiv(ops[c], hw.vector_unit.lanes),
+                sram_read_bytes=sum(split[t.name][c] for t in read_all),
+                sram_write_bytes=sum(split[t.name][c] for t in write_all),
+                depends_on=deps, after_groups=after,
+            )
+        )  # fmt: skip
+        for t in writes:
+            trace.add(
+                TraceRow(
+                    "store", i, op.layer, op.stage, op.pass_, operand=t.role, tensor=t.name,
+                    dram_write_bytes=split[t.name][c], sram_read_bytes=split[t.name][c],
+                    depends_on=(vid,), after_groups=after,
+                )
+            )  # fmt: skip
+
+
+def _map_gemm(
+    trace: Trace,
+    program: Program,
+    hw: Accelerator,
+    arr: ArraySpec,
+    g: Gemm,
+    i: int,
+    res: Residency,
+    after: tuple[int, ...],
+) -> None:
+    ta, tb, tc = program.tensors[g.a], program.tensors[g.b], program.tensors[g.c]
+    a_chip, a_fill = _operand(program, g.a, i, res)
+    b_chip, b_fill = _operand(program, g.b, i, res)
+    # unstructured: memory moves the weight's non-zeros (and indices), or only dW's non-zeros
+    b_frac = c_frac = 1.0
+    b_idx, b_idx_bytes = "", 0
+    if g.sparse_nnz and g.pass_ == "backward_weight":
+        c_frac = g.sparse_nnz / (g.blocks * g.m * g.n)
+    elif g.sparse_nnz:
+        b_frac = g.sparse_nnz / (g.blocks * g.k * g.n)
+        if g.index_tensor:
+            b_idx, b_idx_bytes = g.index_tensor, program.tensors[g.index_tensor].nbytes
+    c_store = g.c not in res.resident or g.c == program.final_output
+    op_a = Operand(g.a, ta.role, ta.bytes_per_element, a_chip)
+    op_b = Operand(g.b, tb.role, tb.bytes_per_element, b_chip, b_frac, b_idx, b_idx_bytes)
+    op_c = Operand(g.c, tc.role, tc.bytes_per_element, not c_store, c_frac)
+    sram = hw.sram
+    parts = sram.partitions
+    acc = hw.accumulator
+    budget = Budget(
+        sram_bytes=sram.capacity_bytes - res.live_bytes[i],
+        part_a_bytes=parts.activations_bytes if parts else None,
+        part_b_bytes=parts.weights_bytes if parts else None,
+        part_c_bytes=parts.partial_sums_bytes if parts else None,
+        acc_bytes=acc.capacity_bytes if acc else 0,
+        psum_bytes_per_element=hw.widths.partial_sums_bytes,
+    )
+    bpc = hw.dram_bytes_per_cycle
+    normal = GemmShape(g.blocks, g.m, g.k, g.n)
+    flipped = GemmShape(g.blocks, g.n, g.k, g.m)
+    options = [
+        search(normal, arr, op_a, op_b, op_c, budget, bpc, False),
+        search(flipped, arr, op_b, op_a, op_c, budget, bpc, True),
+    ]
+    options = [o for o in options if o is not None]
+    if not options:
+        raise ConfigError(
+            f"no tiling of {g.layer} stage {g.stage} {g.pass_} (blocks={g.blocks}, M={g.m}, "
+            f"K={g.k}, N={g.n}) fits the SRAM next to the resident tensors "
+            f"(got {sram.capacity_bytes} bytes)",
+            key_path="hw.sram.capacity_bytes",
+        )
+    best = min(options, key=lambda t: t.rank)
+    _emit_gemm(trace, program, hw, arr, g, i, best, (op_a, op_b, op_c), (a_fill, b_fill), after)
+
+
+def _emit_gemm(
+    trace: Trace,
+    program: Program,
+    hw: Accelerator,
+    arr: ArraySpec,
+    g: Gemm,
+    i: int,
+    tiling: Tiling,
+    ops: tuple[Operand, Operand, Operand],
+    fills: tuple[bool, bool],
+    after: tuple[int, ...],
+) -> None:
+    """Walks the chosen tiling and appends its load, compute and store rows."""
+    op_a, op_b, op_c = ops
+    # in the oriented GEMM, X is the left operand and Y the right one
+    if tiling.transposed:
+        shape = GemmShape(g.blocks, g.n, g.k, g.m)
+        x, y, x_fill, y_fill = op_b, op_a, fills[1], fills[0]
+    else:
+        shape = GemmShape(g.blocks, g.m, g.k, g.n)
+        x, y, x_fill, y_fill = op_a, op_b, fills[0], fills[1]
+    psum_w = hw.widths.partial_sums_bytes
+    has_acc = hw.accumulator is not None
+    first_row = len(trace.rows)
+    loaded_once: dict[tuple, tuple] = {}
+    prev_step: dict[tuple, tuple] = {}
+    per_array_tiles: dict[int, list[tuple[int, FoldPlan]]] = {}
+    totals = {"folds": 0, "tiles": 0}
+    bpf_seen: set[int] = set()
+
+    def logical(b, m, k, n):
+        return (b, n, k, m) if tiling.transposed else (b, m, k, n)
+
+    def load(opnd: Operand, key: tuple, rng: tuple, elements: int, step_keys: dict) -> tuple:
+        """Row ids the tile must wait for to have this operand sub-tile in SRAM (none when it is
+        resident, or already there from the previous step or an earlier fetch of a pinned one)."""
+        fill = (opnd is x and x_fill) or (opnd is y and y_fill)
+        pinned = fill or (opnd is x and tiling.pin_a) or (opnd is y and tiling.pin_b)
+        if opnd.on_chip and not fill:
+            return ()
+        if key in step_keys:
+            return step_keys[key]
+        if pinned and key in loaded_once:
+            return loaded_once[key]
+        if not pinned and key in prev_step:
+            step_keys[key] = prev_step[key]
+            return prev_step[key]
+        b, m, k, n = rng
+        dense_bytes = elements * opnd.bytes_per_element
+        dram = round(dense_bytes * opnd.dram_fraction)
+        idx = 0
+        ops_decode = 0
+        if opnd.index_bytes and opnd.dram_fraction < 1.0:
+            total_dense = g.blocks * g.k * g.n
+            idx = round(opnd.index_bytes * elements / total_dense)
+            ops_decode = round(elements * opnd.dram_fraction)
+        lb, lm, lk, ln = logical(b, m, k, n)
+        row_id = trace.add(
+            TraceRow(
+                "load", i, g.layer, g.stage, g.pass_, operand=opnd.role, tensor=opnd.tensor,
+                block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0], k_hi=lk[1],
+                n_lo=ln[0], n_hi=ln[1], dram_read_bytes=dram, sram_write_bytes=dense_bytes,
+                vector_ops=ops_decode, sram_hold_bytes=dense_bytes, after_groups=after,
+            )
+        )  # fmt: skip
+        ids = (row_id, _split_index_row(trace, row_id, idx)) if idx else (row_id,)
+        step_keys[key] = ids
+        if pinned:
+            loaded_once[key] = ids
+        return ids
+
+    for step in walk(shape, arr, tiling):
+        step_keys: dict[tuple, int] = {}
+        for tile in step:
+            b, m, k, n = tile.b, tile.m, tile.k, tile.n
+            bt, mt, kt, nt = b[1] - b[0], m[1] - m[0], k[1] - k[0], n[1] - n[0]
+            deps = []
+            for opnd, key, elems in (
+                (x, ("x", b, m, k), bt * mt * kt),
+                (y, ("y", b, k, n), bt * kt * nt),
+            ):
+                deps.extend(load(opnd, key, (b, m, k, n), elems, step_keys))
+            fp = tile_fold_plan(arr, bt, mt, kt, nt)
+            totals["folds"] += fp.folds
+            totals["tiles"] += 1
+            bpf_seen.add(fp.blocks_per_fold)
+            feed_x, feed_y, kfolds = feed_bytes(
+                arr, bt, mt, kt, nt, x.bytes_per_element, y.bytes_per_element
+            )
+            out = bt * mt * nt
+            psum_w_count = out * (kfolds - (1 if tile.last_k else 0))
+            psum_r_count = out * (kfolds - 1 + (0 if tile.first_k else 1))
+            final = out if tile.last_k else 0
+            sram_r = feed_x + feed_y
+            sram_w = final * op_c.bytes_per_element
+            acc_r = acc_w = psum_sram = 0
+            if has_acc:
+                acc_w = psum_w_count * psum_w
+                acc_r = psum_r_count * psum_w + final * psum_w
+            else:
+                psum_sram = (psum_w_count + psum_r_count) * psum_w
+                sram_w += psum_w_count * psum_w
+                sram_r += psum_r_count * psum_w
+            lb, lm, lk, ln = logical(b, m, k, n)
+            cid = trace.add(
+                TraceRow(
+                    "compute", i, g.layer, g.stage, g.pass_, array=tile.array,
+                    block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0],
+                    k_hi=lk[1], n_lo=ln[0], n_hi=ln[1], sram_read_bytes=sram_r,
+                    sram_write_bytes=sram_w, acc_read_bytes=acc_r, acc_write_bytes=acc_w,
+                    sram_read_a_bytes=feed_y if tiling.transposed else feed_x,
+                    sram_read_b_bytes=feed_x if tiling.transposed else feed_y,
+                    sram_psum_bytes=psum_sram,
+                    a_operand=op_a.role, b_operand=op_b.role, c_operand=op_c.role,
+                    macs=bt * mt * kt * nt, useful_macs=_useful(g, bt * mt * kt * nt),
+                    folds=fp.folds, blocks_per_fold=fp.blocks_per_fold,
+                    sram_hold_bytes=0 if has_acc else out * psum_w,
+                    depends_on=tuple(deps), after_groups=after,
+                )
+            )  # fmt: skip
+            per_array_tiles.setdefault(tile.array, []).append((cid, fp))
+            if tile.last_k and not op_c.on_chip:
+                c_bytes = out * op_c.bytes_per_element
+                trace.add(
+                    TraceRow(
+                        "store", i, g.layer, g.stage, g.pass_, operand=op_c.role,
+                        tensor=op_c.tensor, array=tile.array, block_lo=lb[0], block_hi=lb[1],
+                        m_lo=lm[0], m_hi=lm[1], n_lo=ln[0], n_hi=ln[1],
+                        dram_write_bytes=round(c_bytes * op_c.dram_fraction),
+                        sram_read_bytes=c_bytes, depends_on=(cid,), after_groups=after,
+                    )
+                )  # fmt: skip
+        prev_step = step_keys
+    for tiles in per_array_tiles.values():
+        for (cid, _), cycles in zip(tiles, _tile_cycles(arr, [fp for _, fp in tiles]), strict=True):
+            trace.rows[cid].compute_cycles = cycles
+    rows = trace.rows[first_row:]
+    trace.mappings.append(
+        {
+            "group": i,
+            "layer": g.layer,
+            "stage": g.stage,
+            "pass": g.pass_,
+            "blocks": g.blocks,
+            "m": g.m,
+            "k": g.k,
+            "n": g.n,
+            "orientation": "transposed" if tiling.transposed else "normal",
+            "dataflow": arr.dataflow,
+            "stationary": _stationary(arr.dataflow, tiling.transposed),
+            "arrays_used": len(per_array_tiles),
+            "blocks_per_fold": max(bpf_seen) if bpf_seen else 0,
+            "folds": totals["folds"],
+            "tiles": totals["tiles"],
+            "tile": {"blocks": tiling.bt, "m": tiling.mt, "k": tiling.kt, "n": tiling.nt},
+            "loop_order": "m,n,k" if tiling.order == "mn" else "n,m,k",
+            "pinned": [
+                name for name, flag in ((x.tensor, tiling.pin_a), (y.tensor, tiling.pin_b)) if flag
+            ],
+            "resident": [o.tensor for o in ops if o.on_chip],
+            "compute_cycles": sum(r.compute_cycles for r in rows if r.op == "compute"),
+            "busiest_array_cycles": max(
+                (sum(trace.rows[c].compute_cycles for c, _ in t) for t in per_array_tiles.values()),
+                default=0,
+            ),
+            "dram_read_bytes": sum(r.dram_read_bytes for r in rows),
+            "dram_write_bytes": sum(r.dram_write_bytes for r in rows),
+            "sram_read_bytes": sum(r.sram_read_bytes for r in rows),
+            "sram_write_bytes": sum(r.sram_write_bytes for r in rows),
+            "acc_bytes": sum(r.acc_read_bytes + r.acc_write_bytes for r in rows),
+            "footprint_bytes": tiling.footprint_bytes,
+        }
+    )
+
+
+def _split_index_row(trace: Trace, row_id: int, idx_bytes: int) -> int:
+    """A row of its own (operand ``indices``) for the index arrays that ride with a sparse load;
+    returns its id."""
+    row = trace.rows[row_id]
+    return trace.add(
+        TraceRow(
+            "load", row.group, row.layer, row.stage, row.pass_, operand="indices",
+            tensor=row.tensor.replace(".w", ".i"), block_lo=row.block_lo, block_hi=row.block_hi,
+            m_lo=row.m_lo, m_hi=row.m_hi, k_lo=row.k_lo, k_hi=row.k_hi, n_lo=row.n_lo,
+            n_hi=row.n_hi, dram_read_bytes=idx_bytes, sram_write_bytes=idx_bytes,
+            sram_hold_bytes=idx_bytes, after_groups=row.after_groups,
+        )
+    )  # fmt: skip
+
+
+def _useful(g: Gemm, macs: int) -> int:
+    if not g.sparse_nnz:
+        return macs
+    return round(macs * g.useful_macs / g.macs)
+
+
+def _stationary(dataflow: str, transposed: bool) -> str:
+    if dataflow == "os":
+        return "C (outputs)"
+    if dataflow == "ws":
+        return "A" if transposed else "B"
+    return "B" if transposed else "A"

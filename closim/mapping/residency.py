@@ -1,0 +1,73 @@
+"""Which tensors stay in the global SRAM across operations (DESIGN.md §5, "Memory levels").
+
+A greedy interval allocation over the step's operations: tensors are considered in priority order
+(weights, which every pass reuses; then activations between stages; then stashed activations and
+gradients) and a tensor is kept on chip for its whole lifetime, from its first to its last use, when
+at every operation in between the resident bytes plus that operation's working reserve still fit.
+A resident tensor that starts in DRAM is fetched once, at its first use; one produced on chip never
+goes to DRAM, unless it must outlive the step (updated weights, optimizer state).
+With per-operand SRAM partitions (SCALE-Sim's ifmap/filter/ofmap buffers) nothing stays resident
+across operations, as in SCALE-Sim, which simulates each layer on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from closim.mapping.lowering import Gemm, Program, VectorOp
+
+_PRIORITY = {"weights": 0, "indices": 0, "activations": 1, "gradients": 2, "optimizer": 3}
+
+
+@dataclass(frozen=True)
+class Residency:
+    """The allocation: resident tensor names, and the resident bytes live at each operation."""
+
+    resident: frozenset[str]
+    live_bytes: tuple[int, ...]
+    first_use: dict[str, int]
+    last_use: dict[str, int]
+
+
+def tensors_of(op: Gemm | VectorOp) -> tuple[str, ...]:
+    """Every tensor an operation reads or writes."""
+    if isinstance(op, Gemm):
+        names = (op.a, op.b, op.c)
+        return names + ((op.index_tensor,) if op.index_tensor else ())
+    return op.reads + op.writes
+
+
+def allocate(program: Program, capacity_bytes: int, reserve_bytes: list[int]) -> Residency:
+    """Chooses the resident set. ``reserve_bytes[i]`` is what operation i needs for its own
+    streaming buffers; resident tensors may use the rest of ``capacity_bytes``."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, op in enumerate(program.ops):
+        for name in tensors_of(op):
+            first.setdefault(name, i)
+            last[name] = i
+    live = [0] * len(program.ops)
+    resident: set[str] = set()
+    order = sorted(
+        first,
+        key=lambda t: (_PRIORITY.get(program.tensors[t].role, 9), first[t], t),
+    )
+    for name in order:
+        size = program.tensors[name].nbytes
+        lo, hi = first[name], last[name]
+        if all(live[i] + size + reserve_bytes[i] <= capacity_bytes for i in range(lo, hi + 1)):
+            resident.add(name)
+            for i in range(lo, hi + 1):
+                live[i] += size
+    return Residency(frozenset(resident), tuple(live), first, last)
+
+
+def no_residency(program: Program) -> Residency:
+    """Nothing stays on chip between operations (partitioned SRAM)."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, op in enumerate(program.ops):
+        for name in tensors_of(op):
+            first.setdefault(name, i)
+            last[name] = i
+    return Residency(frozenset(), tuple([0] * len(program.ops)), first, last)

@@ -1,0 +1,316 @@
+"""The discrete-event engine (SimPy): PE arrays, SRAM and DRAM play the trace (DESIGN.md §7).
+
+Time is integer PE-clock cycles. Components:
+
+* :class:`Dram`: a ``simpy.Resource`` of channels. A transfer's bursts are interleaved over the
+  channels; each piece holds one channel for its bytes (whole bursts) over the channel's share of
+  the bandwidth. The latency then delays a read's completion without holding the channel, as
+  pipelined DRAM does; writes are posted.
+* :class:`Sram`: a ``simpy.Container`` of free bytes. A load reserves its tile's bytes before it
+  starts and gives them back when the last tile that reads it is done, so a full buffer stalls the
+  loaders (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
+  resident are not moved by the engine; the bytes they occupy at their largest are set aside.
+* :class:`PEArray`: a ``simpy.Resource(capacity=1)`` per array, and one for the vector unit.
+
+Per array (and for the vector unit) a loader process walks that lane's tiles in trace order, takes
+a slot in a bounded ``simpy.Store`` queue (depth 1: one tile waits while one computes, i.e. double
+buffering), then issues the tile's loads; a compute process takes tiles from the queue, waits for
+their loads, computes, and starts the stores that follow. A tile starts only after the operations
+that produce its inputs (``after_groups``) are complete. Nothing is printed, nothing is random and
+no NumPy math runs here; the components count what they do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import simpy
+
+from closim.hw import Accelerator
+from closim.sim.analytic import latency_cycles, vector_cycles
+from closim.trace import Trace, TraceRow
+
+VECTOR_LANE = -1  # the lane id of the vector unit in timelines
+
+
+@dataclass
+class Interval:
+    """One busy or stall interval of a resource, in cycles."""
+
+    resource: str
+    kind: str  # busy | stall | transfer
+    start: int
+    end: int
+    group: int
+    layer: str
+
+
+@dataclass
+class DesResult:
+    """Cycles and what the components counted."""
+
+    cycles: int
+    group_end: dict[int, int]
+    macs: int = 0
+    dram_read_bytes: int = 0
+    dram_write_bytes: int = 0
+    sram_read_bytes: int = 0
+    sram_write_bytes: int = 0
+    events: int = 0
+    intervals: list[Interval] = field(default_factory=list)
+
+
+class Dram:
+    """DRAM channels: bandwidth split evenly over ``channels``; counts bytes moved."""
+
+    def __init__(self, env: simpy.Environment, hw: Accelerator, record: list[Interval]) -> None:
+        self.env = env
+        self.channels = simpy.Resource(env, capacity=hw.dram.channels)
+        self.bytes_per_cycle = hw.dram_bytes_per_cycle / hw.dram.channels
+        self.burst = hw.dram.burst_bytes
+        self.latency = latency_cycles(hw)
+        self.read_bytes = 0
+        self.write_bytes = 0
+        self.record = record
+
+    def cycles(self, nbytes: int) -> int:
+        """Cycles one channel is held for ``nbytes`` (whole bursts)."""
+        if nbytes == 0 or math.isinf(self.bytes_per_cycle):
+            return 0
+        bursts = -(-nbytes // self.burst) * self.burst
+        return math.ceil(bursts / self.bytes_per_cycle)
+
+    def _piece(self, nbytes: int, row: TraceRow):
+        with self.channels.request() as req:
+            yield req
+            start = self.env.now
+            hold = self.cycles(nbytes)
+            if hold:
+                yield self.env.timeout(hold)
+            self.record.append(
+                Interval("dram", "transfer", start, self.env.now, row.group, row.layer)
+            )
+
+    def transfer(self, nbytes: int, write: bool, row: TraceRow):
+        """Process: moves ``nbytes``, its bursts interleaved over the channels (each piece holds
+        one channel). A read then waits the latency; a write is posted (done once the channels
+        have taken it), as memory controllers do."""
+        if nbytes == 0:
+            return
+        bursts = -(-nbytes // self.burst)
+        pieces = min(self.channels.capacity, bursts)
+        per_piece = [b * self.burst for b in _split(bursts, pieces)]
+        per_piece[-1] -= bursts * self.burst - nbytes  # the last burst may be partial
+        yield self.env.all_of([self.env.process(self._piece(b, row)) for b in per_piece])
+        if self.latency and not write:
+            yield self.env.timeout(self.latency)
+        if write:
+            self.write_bytes += nbytes
+        else:
+            self.read_bytes += nbytes
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if p < extra else 0) for p in range(parts)]
+
+
+class Sram:
+    """The global buffer as a container of free bytes; counts bytes read and written."""
+
+    def __init__(self, env: simpy.Environment, capacity_bytes: int) -> None:
+        self.capacity_bytes = max(1, capacity_bytes)
+        self.free = simpy.Container(env, capacity=self.capacity_bytes, init=self.capacity_bytes)
+        self.read_bytes = 0
+        self.write_bytes = 0
+
+    def reserve(self, nbytes: int):
+        """Event: ``nbytes`` of space (clamped to the capacity) are set aside."""
+        return self.free.get(min(nbytes, self.capacity_bytes))
+
+    def release(self, nbytes: int) -> None:
+        """Gives ``nbytes`` (as reserved) back."""
+        self.free.put(min(nbytes, self.capacity_bytes))
+
+
+class PEArray:
+    """One systolic array (or the vector unit): one tile at a time; counts MACs and busy cycles."""
+
+    def __init__(self, env: simpy.Environment, name: str) -> None:
+        self.name = name
+        self.resource = simpy.Resource(env, capacity=1)
+        self.macs = 0
+        self.busy_cycles = 0
+
+
+def sequential_peak_hold_bytes(trace: Trace) -> int:
+    """Peak SRAM bytes held when the trace runs strictly in order: a load holds its bytes from its
+    issue until the last row that reads it is done."""
+    last_use: dict[int, int] = {}
+    for rid, row in enumerate(trace.rows):
+        for dep in row.depends_on:
+            last_use[dep] = rid
+    release_at: dict[int, int] = defaultdict(int)
+    held = peak = 0
+    for rid, row in enumerate(trace.rows):
+        if row.op == "load":
+            held += row.sram_hold_bytes
+            peak = max(peak, held)
+            release_at[last_use.get(rid, rid)] += row.sram_hold_bytes
+        held -= release_at.pop(rid, 0)
+    return peak
+
+
+class _Engine:
+    def __init__(self, trace: Trace, hw: Accelerator) -> None:
+        self.env = simpy.Environment()
+        self.hw = hw
+        self.trace = trace
+        self.rows = trace.rows
+        self.intervals: list[Interval] = []
+        self.dram = Dram(self.env, hw, self.intervals)
+        live = max(trace.resident_live_bytes, default=0)
+        # the sequential schedule must fit, or the model would deadlock where hardware would not
+        self.sram = Sram(
+            self.env, max(hw.sram.capacity_bytes - live, sequential_peak_hold_bytes(trace))
+        )
+        self.vector_unit = PEArray(self.env, "vector")
+        self.lanes: dict[int, PEArray] = {}
+        self.consumers: dict[int, int] = defaultdict(int)
+        self.dependents: dict[int, list[int]] = defaultdict(list)
+        self.lane_work: dict[int, list[int]] = defaultdict(list)
+        self.loads: list[int] = []
+        remaining: dict[int, int] = defaultdict(int)
+        for rid, row in enumerate(self.rows):
+            remaining[row.group] += 1
+            for dep in row.depends_on:
+                self.dependents[dep].append(rid)
+                if self.rows[dep].op == "load":
+                    self.consumers[dep] += 1
+            if row.op == "compute":
+                self.lane_work[row.array].append(rid)
+            elif row.op == "vector":
+                self.lane_work[VECTOR_LANE].append(rid)
+            elif row.op == "load":
+                self.loads.append(rid)
+        self.remaining = dict(remaining)
+        self.group_done = {g: self.env.event() for g in self.remaining}
+        self.group_end: dict[int, int] = {}
+        self.load_done = {rid: self.env.event() for rid in self.loads}
+
+    def _finish(self, rid: int) -> None:
+        group = self.rows[rid].group
+        self.remaining[group] -= 1
+        if self.remaining[group] == 0:
+            self.group_end[group] = int(self.env.now)
+            self.group_done[group].succeed()
+
+    def _after(self, row: TraceRow) -> simpy.Event:
+        return self.env.all_of([self.group_done[g] for g in row.after_groups])
+
+    def _dma(self):
+        """The loader: issues every load in trace order once its inputs exist and SRAM has room."""
+        for rid in self.loads:
+            row = self.rows[rid]
+            yield self._after(row)
+            yield self.sram.reserve(row.sram_hold_bytes)
+            self.env.process(self._load(rid))
+
+    def _load(self, rid: int):
+        row = self.rows[rid]
+        yield self.env.process(self.dram.transfer(row.dram_read_bytes, False, row))
+        if row.vector_ops:  # index decode of an unstructured tile on the vector unit
+            with self.vector_unit.resource.request() as req:
+                yield req
+                start = self.env.now
+                yield self.env.timeout(vector_cycles(row.vector_ops, self.hw))
+                self.intervals.append(
+                    Interval("vector", "busy", start, self.env.now, row.group, row.layer)
+                )
+        self.sram.write_bytes += row.sram_write_bytes
+        if not self.consumers[rid]:
+            self.sram.release(row.sram_hold_bytes)
+        self.load_done[rid].succeed()
+        self._finish(rid)
+
+    def _compute(self, lane: int, done: simpy.Store):
+        """Computes the lane's tiles in trace order, each once its loads are in SRAM."""
+        unit = self.vector_unit if lane == VECTOR_LANE else self.lanes[lane]
+        for rid in self.lane_work[lane]:
+            row = self.rows[rid]
+            waits = [self.load_done[d] for d in row.depends_on if self.rows[d].op == "load"]
+            ready = self.env.now
+            yield self._after(row)
+            if waits:
+                yield self.env.all_of(waits)
+            with unit.resource.request() as req:
+                yield req
+                if self.env.now > ready:
+                    self.intervals.append(
+                        Interval(unit.name, "stall", ready, self.env.now, row.group, row.layer)
+                    )
+                start = self.env.now
+                if row.compute_cycles:
+                    yield self.env.timeout(row.compute_cycles)
+            self.intervals.append(
+                Interval(unit.name, "busy", start, self.env.now, row.group, row.layer)
+            )
+            unit.macs += row.macs
+            unit.busy_cycles += row.compute_cycles
+            self.sram.read_bytes += row.sram_read_bytes
+            self.sram.write_bytes += row.sram_write_bytes
+            for dep in row.depends_on:
+                if self.rows[dep].op == "load":
+                    self.consumers[dep] -= 1
+                    if self.consumers[dep] == 0:
+                        self.sram.release(self.rows[dep].sram_hold_bytes)
+            self._finish(rid)
+            yield done.put(rid)  # a full output queue stalls the lane (back-pressure)
+
+    def _store(self, lane: int, done: simpy.Store):
+        """Writes the lane's finished outputs back to DRAM, in order."""
+        for _ in self.lane_work[lane]:
+            rid = yield done.get()
+            for nxt in self.dependents[rid]:
+                row = self.rows[nxt]
+                self.sram.read_bytes += row.sram_read_bytes
+                yield self.env.process(self.dram.transfer(row.dram_write_bytes, True, row))
+                self._finish(nxt)
+
+    def run(self) -> DesResult:
+        for lane in self.lane_work:
+            if lane != VECTOR_LANE:
+                self.lanes[lane] = PEArray(self.env, f"array{lane}")
+        self.env.process(self._dma())
+        for lane in self.lane_work:
+            done = simpy.Store(self.env, capacity=2)
+            self.env.process(self._compute(lane, done))
+            self.env.process(self._store(lane, done))
+        self.env.run()
+        if any(self.remaining.values()):
+            stuck = sorted(g for g, left in self.remaining.items() if left)
+            raise RuntimeError(f"DES stopped with unfinished operations {stuck[:5]} (deadlock)")
+        units = [*self.lanes.values(), self.vector_unit]
+        return DesResult(
+            cycles=int(self.env.now),
+            group_end=self.group_end,
+            macs=sum(u.macs for u in units),
+            dram_read_bytes=self.dram.read_bytes,
+            dram_write_bytes=self.dram.write_bytes,
+            sram_read_bytes=self.sram.read_bytes,
+            sram_write_bytes=self.sram.write_bytes,
+            events=_event_count(self.env),
+            intervals=self.intervals,
+        )
+
+
+def _event_count(env: simpy.Environment) -> int:
+    # SimPy numbers every scheduled event (its event id counter): the number of events processed
+    return int(getattr(env, "_eid", None).__next__()) if hasattr(env, "_eid") else 0
+
+
+def run(trace: Trace, hw: Accelerator) -> DesResult:
+    """Plays ``trace`` on ``hw`` as a discrete-event simulation."""
+    return _Engine(trace, hw).run()

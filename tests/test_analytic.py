@@ -1,0 +1,131 @@
+"""Invariants of the analytic engine and of the counts (DESIGN.md §7), checked against closed forms
+and against the layer plans, on hand-built hardware."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from closim.api import layer_plans, simulate
+from closim.mapping.systolic import scalesim_compute_cycles
+from tests.conftest import UNLIMITED, make_hw, make_workload
+
+WORKLOADS = {
+    "dense": ([64, 64, 32], ["dense", "dense"]),
+    "clos": ([64, 64, 64], [{"kind": "clos", "r": 8, "m": 8}, {"kind": "clos", "r": 8, "m": 4}]),
+    "mixed": ([64, 64, 32], [{"kind": "monarch"}, {"kind": "unstructured", "density": 0.2}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+@pytest.mark.parametrize("mode", ["inference", "training"])
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+def test_cycles_bound_by_compute_and_dram(name, mode, dataflow):
+    widths, topos = WORKLOADS[name]
+    hw = make_hw(rows=8, cols=8, count=2, dataflow=dataflow, sram_bytes=16384, latency_ns=50)
+    r = simulate(hw, make_workload(widths, topos, batch=16, mode=mode), engine="analytic")
+    t = r.totals
+    assert t.cycles >= t.critical_compute_cycles
+    busiest = max(m["busiest_array_cycles"] for m in r.trace.mappings)
+    assert t.cycles >= busiest
+    dram_bytes = t.dram_read_bytes + t.dram_write_bytes
+    assert t.cycles >= math.ceil(dram_bytes / hw.dram_bytes_per_cycle)
+    assert t.stall_cycles == t.cycles - t.critical_compute_cycles
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_unlimited_memory_gives_compute_cycles(name, mode):
+    widths, topos = WORKLOADS[name]
+    hw = make_hw(count=1, bandwidth_gb_per_s=UNLIMITED, sram_bytes=1 << 30)
+    r = simulate(hw, make_workload(widths, topos, batch=16, mode=mode), engine="analytic")
+    t = r.totals
+    # one array: the critical path is every fold plus the vector unit's work
+    assert t.cycles == t.compute_cycles + t.vector_cycles + sum(
+        math.ceil(row.vector_ops / hw.vector_unit.lanes)
+        for row in r.trace.rows
+        if row.op == "load" and row.vector_ops
+    )
+    if mode == "inference" and name != "mixed":
+        assert t.cycles == t.compute_cycles
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_macs_follow_the_layer_plans(name):
+    widths, topos = WORKLOADS[name]
+    hw = make_hw(count=2, sram_bytes=32768)
+    wl = make_workload(widths, topos, batch=12, mode="inference")
+    plans = layer_plans(wl)
+    forward = sum(plan.macs(12) for _, plan in plans)
+    assert simulate(hw, wl, engine="analytic").totals.macs == forward
+    first_stage = plans[0][1].stages[0]
+    skipped = 12 * first_stage.nnz  # backward-data of the workload's first stage
+    assert simulate(hw, wl, mode="training", engine="analytic").totals.macs == 3 * forward - skipped
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+@pytest.mark.parametrize(("m", "k", "n"), [(64, 784, 300), (16, 40, 24), (100, 8, 130)])
+def test_single_dense_gemm_matches_scalesim_formula(dataflow, m, k, n):
+    hw = make_hw(rows=32, cols=32, dataflow=dataflow, sram_bytes=1 << 30, widths=(1, 1, 4, 1, 4))
+    wl = make_workload([k, n], ["dense"], batch=m, mode="inference")
+    r = simulate(hw, wl, engine="analytic")
+    (mapping,) = r.trace.mappings
+    want = scalesim_compute_cycles(dataflow, m, k, n, 32, 32)
+    if mapping["orientation"] == "transposed":
+        want = min(want, scalesim_compute_cycles(dataflow, n, k, m, 32, 32))
+    assert r.totals.compute_cycles == want
+    assert r.totals.compute_cycles <= scalesim_compute_cycles(dataflow, m, k, n, 32, 32)
+
+
+def test_known_scalesim_figures():
+    # DESIGN.md §5: M=64, K=784, N=300 on 32x32: ws 39,499 and os 16,919
+    hw = make_hw(rows=32, cols=32, dataflow="ws", sram_bytes=1 << 30, packing=False)
+    wl = make_workload([784, 300], ["dense"], batch=64, mode="inference")
+    assert scalesim_compute_cycles("ws", 64, 784, 300, 32, 32) == 39_499
+    assert scalesim_compute_cycles("os", 64, 784, 300, 32, 32) == 16_919
+    assert simulate(hw, wl, engine="analytic").totals.compute_cycles <= 39_499
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_less_bandwidth_or_sram_is_never_faster(name):
+    widths, topos = WORKLOADS[name]
+    wl = make_workload(widths, topos, batch=16)
+    previous = None
+    for bw in (64.0, 32.0, 16.0, 8.0, 4.0):
+        cycles = simulate(
+            make_hw(count=2, sram_bytes=32768, bandwidth_gb_per_s=bw), wl
+        ).totals.cycles
+        if previous is not None:
+            assert cycles >= previous
+        previous = cycles
+    previous = None
+    for sram in (1 << 20, 1 << 16, 1 << 14, 1 << 13):
+        cycles = simulate(make_hw(count=2, sram_bytes=sram), wl).totals.cycles
+        if previous is not None:
+            assert cycles >= previous
+        previous = cycles
+
+
+def test_traffic_breakdown_adds_up():
+    widths, topos = WORKLOADS["mixed"]
+    hw = make_hw(count=2, sram_bytes=8192, accumulator_bytes=1024)
+    r = simulate(hw, make_workload(widths, topos, batch=16))
+    t = r.totals
+    tb = t.traffic_bytes
+    assert sum(tb["dram"].values()) == t.dram_read_bytes + t.dram_write_bytes
+    assert sum(tb["sram"].values()) == t.sram_read_bytes + t.sram_write_bytes
+    assert sum(tb["accumulator"].values()) == t.acc_read_bytes + t.acc_write_bytes
+    assert tb["dram"]["indices"] > 0  # the unstructured layer moves its indices
+    assert tb["dram"]["optimizer"] > 0  # momentum state is read and written back
+
+
+def test_clos_weights_stay_resident_and_are_fetched_once():
+    # all weights fit: each weight byte crosses DRAM once (read), and once back after the update
+    widths, topos = WORKLOADS["clos"]
+    hw = make_hw(count=2, sram_bytes=1 << 20)
+    wl = make_workload(widths, topos, batch=16, optimizer="sgd")
+    r = simulate(hw, wl, engine="analytic")
+    weight_bytes = sum(layer.weight_bytes for layer in r.layers)
+    assert r.totals.traffic_bytes["dram"]["weights"] == 2 * weight_bytes
+    assert r.totals.traffic_bytes["dram"]["activations"] == (16 * 64 * 2) * 2  # input + output

@@ -84,12 +84,14 @@ def _load_run_inputs(args: argparse.Namespace):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from closim.api import simulate
-    from closim.report.render import render_explain, render_run, to_json
+    from closim.report.render import render_execute, render_explain, render_run, to_json
     from closim.report.results import result_dict, result_frame
 
     hw, workload = _load_run_inputs(args)
     result = simulate(hw, workload, engine=args.engine, mode=args.mode, batch=args.batch)
     data = result_dict(result)
+    if args.execute:
+        data["execute"] = _execute(args, result)
     if args.format == "json":
         if args.explain:
             data["mappings"] = result.trace.mappings
@@ -100,8 +102,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
         text = render_run(data)
         if args.explain:
             text += render_explain(result.trace.mappings, "mapper's choice per GEMM")
+        if args.execute:
+            text += render_execute(data["execute"])
     _emit(text, args)
+    if args.execute and not all(e["ok"] for e in data["execute"]):
+        print("closim: the replayed trace differs from the layer math", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def _execute(args: argparse.Namespace, result) -> list[dict]:
+    """``--execute``: replays each layer's tiles against its real math (closim.replay)."""
+    import numpy as np
+
+    from closim.replay import TOLERANCE, execute
+
+    inputs = None
+    first = result.workload.layers[0]
+    if args.inputs:
+        try:
+            inputs = np.load(args.inputs, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read a .npy array: {exc} (got {args.inputs!r})", source="--inputs"
+            ) from None
+        want = (result.batch, first.in_features)
+        if inputs.shape != want:
+            raise ConfigError(
+                f"expected an array of shape {want} (batch, in_features) (got {inputs.shape})",
+                source="--inputs",
+            )
+        inputs = inputs.astype(np.float64)
+    layers = [(x.name, x.topology, x.in_features, x.out_features) for x in result.workload.layers]
+    report = execute(result.trace, layers, result.batch, result.mode == "training", inputs=inputs)
+    for entry in report:
+        worst = max(v for k, v in entry.items() if k != "layer" and v is not None)
+        entry["max_relative_difference"] = worst
+        entry["ok"] = worst <= TOLERANCE
+    return report
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -224,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate one step: cycles, energy, bytes per layer")
     run_options(run)
     run.add_argument("--explain", action="store_true", help="print the mapping of every GEMM")
+    run.add_argument(
+        "--execute",
+        action="store_true",
+        help="run each layer's real math and check that the trace's tiles reproduce it",
+    )
+    run.add_argument("--inputs", metavar="FILE.npy", help="--execute: the first layer's input")
     _add_format(run, ("table", "json", "csv"))
     run.set_defaults(handler=_cmd_run)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from closim.topology import Layer
+from closim.topology import Layer, build_layer
 from closim.trace import Trace, TraceRow
 
 
@@ -113,3 +113,52 @@ def relative_difference(got: np.ndarray, want: np.ndarray) -> float:
     scale = float(np.max(np.abs(want))) if want.size else 0.0
     diff = float(np.max(np.abs(got - want))) if want.size else 0.0
     return diff / scale if scale else diff
+
+
+#: Largest relative difference between replayed tiles and the layer math that counts as equal.
+TOLERANCE = 1e-5
+
+
+def execute(
+    trace: Trace,
+    workload_layers: list[tuple[str, object, int, int]],
+    batch: int,
+    training: bool,
+    *,
+    inputs: np.ndarray | None = None,
+    seed: int = 0,
+) -> list[dict[str, float | str | None]]:
+    """Runs each layer's real math (float64, seeded weights) on seeded random inputs, or on
+    ``inputs`` for the first layer (later layers take the previous layer's output), replays the
+    layer's trace tiles, and returns per layer the largest relative differences of the output,
+    the input gradient and the weight gradients (None where the step has no such tensor).
+
+    ``workload_layers``: (name, topology spec, in_features, out_features) in order.
+    """
+    rng = np.random.default_rng(seed)
+    x = inputs
+    report = []
+    for index, (name, spec, fan_in, fan_out) in enumerate(workload_layers):
+        layer = build_layer(spec, fan_in, fan_out, seed=seed + index, dtype=np.float64)
+        if x is None:
+            x = rng.standard_normal((batch, fan_in))
+        y = layer.forward(x)
+        gy = rng.standard_normal((batch, fan_out)) if training else None
+        rep = replay_layer(trace, name, layer, x, gy)
+        entry: dict[str, float | str | None] = {
+            "layer": name,
+            "forward": relative_difference(rep.y, y),
+            "grad_input": None,
+            "grad_weights": None,
+        }
+        if gy is not None:
+            gx = layer.backward(gy)
+            if rep.grad_x is not None:
+                entry["grad_input"] = relative_difference(rep.grad_x, gx)
+            entry["grad_weights"] = max(
+                relative_difference(stored_gradient(layer, s, rep.grads[s]), layer.grads[s])
+                for s in range(len(layer.stages))
+            )
+        report.append(entry)
+        x = y
+    return report

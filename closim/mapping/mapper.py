@@ -23,6 +23,7 @@ from closim.mapping.tiling import (
     feed_bytes,
     search,
     tile_fold_plan,
+    tile_sequence_cycles,
     walk,
 )
 from closim.trace import Trace, TraceRow
@@ -55,19 +56,6 @@ def _reserve_bytes(op: Gemm | VectorOp, hw: Accelerator, program: Program) -> in
         + min(op.m, pe.rows) * min(op.n, pe.cols) * hw.widths.partial_sums_bytes
     )
     return min(hw.sram.capacity_bytes // 2, 2 * pe.count * per_array)
-
-
-def _tile_cycles(arr: ArraySpec, fps: list[FoldPlan]) -> list[int]:
-    """Cycles of consecutive tiles on one array within one GEMM.
-
-    A tile alone costs ``fp.cycles``. SCALE-Sim's count for a GEMM ends one cycle early
-    (folds x per-fold - 1): when several tiles of one GEMM follow each other on an array, only the
-    last keeps that -1. In the pipelined model the fill of a tile overlaps the previous tile's last
-    fold, so tiles after the first save ``fp.fill_cycles``.
-    """
-    if arr.fold_model == "scalesim":
-        return [fp.cycles + (1 if i < len(fps) - 1 else 0) for i, fp in enumerate(fps)]
-    return [fp.cycles - (fp.fill_cycles if i > 0 else 0) for i, fp in enumerate(fps)]
 
 
 def _operand(program: Program, name: str, i: int, res: Residency) -> tuple[bool, bool]:
@@ -379,7 +367,9 @@ def _emit_gemm(
                 )  # fmt: skip
         prev_step = step_keys
     for tiles in per_array_tiles.values():
-        for (cid, _), cycles in zip(tiles, _tile_cycles(arr, [fp for _, fp in tiles]), strict=True):
+        for (cid, _), cycles in zip(
+            tiles, tile_sequence_cycles(arr, [fp for _, fp in tiles]), strict=True
+        ):
             trace.rows[cid].compute_cycles = cycles
     rows = trace.rows[first_row:]
     trace.mappings.append(

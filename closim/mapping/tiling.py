@@ -123,6 +123,28 @@ def tile_fold_plan(arr: ArraySpec, bt: int, mt: int, kt: int, nt: int) -> FoldPl
     return _fold_plan(arr, bt, mt, kt, nt)
 
 
+def tile_sequence_cycles(arr: ArraySpec, fps: list[FoldPlan]) -> list[int]:
+    """Cycles of consecutive tiles on one array within one GEMM.
+
+    A tile alone costs ``fp.cycles``. SCALE-Sim's count for a run of folds ends one cycle early
+    (folds x fold latency - 1): when several tiles of one GEMM follow each other on an array,
+    only the last keeps that -1. Under the pipelined model a tile's fill overlaps the previous
+    tile's last fold, so every tile after the first saves ``fp.fill_cycles``.
+    """
+    if arr.fold_model == "scalesim":
+        return [fp.cycles + (1 if i < len(fps) - 1 else 0) for i, fp in enumerate(fps)]
+    return [fp.cycles - (fp.fill_cycles if i > 0 else 0) for i, fp in enumerate(fps)]
+
+
+def _repeated_cycles(arr: ArraySpec, fp: FoldPlan, count: int) -> int:
+    """``tile_sequence_cycles`` summed for ``count`` equal tiles, in closed form."""
+    if count == 0:
+        return 0
+    if arr.fold_model == "scalesim":
+        return count * (fp.cycles + 1) - 1
+    return count * fp.cycles - (count - 1) * fp.fill_cycles
+
+
 def _dims(extent: int, tile: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + tile, extent)) for lo in range(0, extent, tile)]
 
@@ -237,7 +259,7 @@ def estimate(
     )
     fp = _fold_plan(arr, bt, mt, kt, nt)
     p_tiles = tb * tm * tn
-    busiest = _cdiv(p_tiles, arr.count) * tk * fp.cycles
+    busiest = _repeated_cycles(arr, fp, _cdiv(p_tiles, arr.count) * tk)
     a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element * a.dram_fraction
     b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element * b.dram_fraction
     # with k untiled, the inner loop reuses the operand it does not index (DESIGN.md §5)

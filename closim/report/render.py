@@ -219,3 +219,20 @@ def render_explain(mappings: Sequence[dict[str, Any]], title: str) -> str:
     for m in mappings:
         table.add_row(*(f(m) for _, f in columns))
     return table_text(table, width=260)
+
+
+def render_execute(entries: Sequence[dict[str, Any]]) -> str:
+    """``--execute``: per layer, how far the replayed tiles are from the layer math."""
+    table = Table(title="trace replay vs layer math (largest relative difference)")
+    for column in ("layer", "output", "input gradient", "weight gradients", "verdict"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2e}"
+
+    for e in entries:
+        table.add_row(
+            e["layer"], fmt(e["forward"]), fmt(e["grad_input"]), fmt(e["grad_weights"]),
+            "ok" if e["ok"] else "DIFFERS",
+        )  # fmt: skip
+    return table_text(table)

@@ -3,8 +3,7 @@ lowering, the mapper, an engine and the energy table; engines only ever see a tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from closim.energy import energy_breakdown_pj
 from closim.errors import ConfigError
@@ -51,7 +50,7 @@ class Result:
     layers: list[LayerResult]
     trace: Trace
     footprint: dict[str, int]
-    extra: dict[str, Any] = field(default_factory=dict)
+    des_record: des.DesResult | None = None  # intervals and events, when the DES ran
 
     @property
     def seconds(self) -> float:
@@ -91,11 +90,14 @@ def _peak_sram(trace: Trace) -> list[int]:
     ]
 
 
-def _timing(trace: Trace, hw: Accelerator, engine: str) -> dict[int, tuple[int, int]]:
-    """Per group: (cycles attributed to it, critical compute cycles). The DES overlaps
-    operations, so a group is attributed the time from the previous group's end to its own."""
+def _timing(
+    trace: Trace, hw: Accelerator, engine: str
+) -> tuple[dict[int, tuple[int, int]], des.DesResult | None]:
+    """Per group: (cycles attributed to it, critical compute cycles), and the DES's own record.
+    The DES overlaps operations, so a group is attributed the time from the previous group's end
+    to its own."""
     if engine == "analytic":
-        return analytic.run(trace, hw)
+        return analytic.run(trace, hw), None
     played = des.run(trace, hw)
     timing: dict[int, tuple[int, int]] = {}
     done = 0
@@ -103,7 +105,7 @@ def _timing(trace: Trace, hw: Accelerator, engine: str) -> dict[int, tuple[int, 
         end = max(done, played.group_end[gid])
         timing[gid] = (end - done, analytic.group_work(rows, hw))
         done = end
-    return timing
+    return timing, played
 
 
 def simulate(
@@ -123,7 +125,7 @@ def simulate(
         raise ConfigError(f"unknown mode, expected one of {', '.join(MODES)} (got {mode!r})")
     program = lower_workload(hw, workload, mode, batch)
     trace = map_program(program, hw)
-    timing = _timing(trace, hw, engine)
+    timing, played = _timing(trace, hw, engine)
     per_layer_counts = count_rows(trace)
     group_layer = {r.group: r.layer for r in trace.rows}
     peaks = _peak_sram(trace)
@@ -179,6 +181,7 @@ def simulate(
         layers=layers,
         trace=trace,
         footprint=footprint,
+        des_record=played,
     )
     return result
 

@@ -92,6 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     data = result_dict(result)
     if args.execute:
         data["execute"] = _execute(args, result)
+    if args.timeline:
+        _write_timeline(result, args.timeline)
     if args.format == "json":
         if args.explain:
             data["mappings"] = result.trace.mappings
@@ -108,6 +110,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.execute and not all(e["ok"] for e in data["execute"]):
         print("closim: the replayed trace differs from the layer math", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _write_timeline(result, path: str) -> None:
+    """``--timeline FILE.csv``: the DES's per-array busy/stall intervals and DRAM transfers."""
+    from closim.report.timeline import timeline_frame
+
+    if result.des_record is None:
+        raise ConfigError("needs the DES engine (--engine des) (got analytic)", source="--timeline")
+    if not path.endswith(".csv"):
+        raise ConfigError(f"expected a .csv file (got {path!r})", source="--timeline")
+    try:
+        timeline_frame(result.des_record.intervals).to_csv(path, index=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write: {exc.strerror} (got {path!r})", source="--timeline"
+        ) from None
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from closim.report.timeline import plot_timeline
+
+    if args.what != "timeline":
+        raise ConfigError(f"expected 'timeline' (got {args.what!r})", source="closim plot")
+    if not args.file:
+        raise ConfigError(
+            "needs the timeline CSV: closim plot timeline FILE.csv --out fig.png",
+            source="closim plot",
+        )
+    if not args.out_file.endswith((".png", ".svg")):
+        raise ConfigError(f"expected a .png or .svg file (got {args.out_file!r})", source="--out")
+    try:
+        frame = pd.read_csv(args.file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read a CSV: {exc} (got {args.file!r})", source=args.file
+        ) from None
+    try:
+        plot_timeline(frame, args.out_file, title=args.file)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=args.file) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write: {exc.strerror} (got {args.out_file!r})", source="--out"
+        ) from None
+    print(f"closim: wrote {args.out_file}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -268,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each layer's real math and check that the trace's tiles reproduce it",
     )
     run.add_argument("--inputs", metavar="FILE.npy", help="--execute: the first layer's input")
+    run.add_argument(
+        "--timeline", metavar="FILE.csv", help="write the DES's per-array busy/stall intervals"
+    )
     _add_format(run, ("table", "json", "csv"))
     run.set_defaults(handler=_cmd_run)
 
@@ -282,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--layer", default=None, help="only this layer's rows")
     trace.add_argument("--out", dest="out_file", required=True, metavar="FILE.csv|FILE.parquet")
     trace.set_defaults(handler=_cmd_trace)
+
+    plot = sub.add_parser("plot", help="figures: closim plot timeline FILE.csv --out fig.png")
+    plot.add_argument("what", help="timeline")
+    plot.add_argument("file", nargs="?", help="the CSV that closim run --timeline wrote")
+    plot.add_argument("--out", dest="out_file", required=True, metavar="FIG.png|FIG.svg")
+    plot.set_defaults(handler=_cmd_plot)
 
     show = sub.add_parser("show", help="a config file resolved and validated, defaults filled in")
     show.add_argument("file", help="a hw config or workload YAML file, or a bundled name")

@@ -241,8 +241,8 @@ class _Engine:
         for rid in self.lane_work[lane]:
             row = self.rows[rid]
             waits = [self.load_done[d] for d in row.depends_on if self.rows[d].op == "load"]
-            ready = self.env.now
             yield self._after(row)
+            ready = self.env.now  # inputs exist: from here on, waiting is waiting on memory
             if waits:
                 yield self.env.all_of(waits)
             with unit.resource.request() as req:

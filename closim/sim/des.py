@@ -9,7 +9,8 @@ Time is integer PE-clock cycles. Components:
 * :class:`Sram`: a ``simpy.Container`` of free bytes. A load reserves its tile's bytes before it
   starts and gives them back when the last tile that reads it is done, so a full buffer stalls the
   loaders (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
-  resident are not moved by the engine; the bytes they occupy at their largest are set aside.
+  resident are not moved by the engine; the bytes they occupy while an operation loads are set
+  aside before its first load.
 * :class:`PEArray`: a ``simpy.Resource(capacity=1)`` per array, and one for the vector unit.
 
 Per array (and for the vector unit) a loader process walks that lane's tiles in trace order, takes
@@ -145,19 +146,20 @@ class PEArray:
         self.busy_cycles = 0
 
 
-def sequential_peak_hold_bytes(trace: Trace) -> int:
-    """Peak SRAM bytes held when the trace runs strictly in order: a load holds its bytes from its
-    issue until the last row that reads it is done."""
+def sequential_peak_hold_bytes(trace: Trace) -> dict[int, int]:
+    """Per group, the peak SRAM bytes its loads hold when the trace runs strictly in order: a
+    load holds its bytes from its issue until the last row that reads it is done."""
     last_use: dict[int, int] = {}
     for rid, row in enumerate(trace.rows):
         for dep in row.depends_on:
             last_use[dep] = rid
     release_at: dict[int, int] = defaultdict(int)
-    held = peak = 0
+    held = 0
+    peak: dict[int, int] = defaultdict(int)
     for rid, row in enumerate(trace.rows):
         if row.op == "load":
             held += row.sram_hold_bytes
-            peak = max(peak, held)
+            peak[row.group] = max(peak[row.group], held)
             release_at[last_use.get(rid, rid)] += row.sram_hold_bytes
         held -= release_at.pop(rid, 0)
     return peak
@@ -171,11 +173,11 @@ class _Engine:
         self.rows = trace.rows
         self.intervals: list[Interval] = []
         self.dram = Dram(self.env, hw, self.intervals)
-        live = max(trace.resident_live_bytes, default=0)
+        self.live = trace.resident_live_bytes
+        peaks = sequential_peak_hold_bytes(trace)
         # the sequential schedule must fit, or the model would deadlock where hardware would not
-        self.sram = Sram(
-            self.env, max(hw.sram.capacity_bytes - live, sequential_peak_hold_bytes(trace))
-        )
+        fits = max((self.live[g] + p for g, p in peaks.items()), default=0)
+        self.sram = Sram(self.env, max(hw.sram.capacity_bytes, fits))
         self.vector_unit = PEArray(self.env, "vector")
         self.lanes: dict[int, PEArray] = {}
         self.consumers: dict[int, int] = defaultdict(int)
@@ -211,10 +213,21 @@ class _Engine:
         return self.env.all_of([self.group_done[g] for g in row.after_groups])
 
     def _dma(self):
-        """The loader: issues every load in trace order once its inputs exist and SRAM has room."""
+        """The loader: issues every load in trace order once its inputs exist and SRAM has room.
+        Before an operation's first load it sets aside the bytes of the tensors resident then."""
+        resident = 0
+        group = None
         for rid in self.loads:
             row = self.rows[rid]
             yield self._after(row)
+            if row.group != group:
+                group = row.group
+                want = self.live[group]
+                if want > resident:
+                    yield self.sram.reserve(want - resident)
+                elif want < resident:
+                    self.sram.release(resident - want)
+                resident = want
             yield self.sram.reserve(row.sram_hold_bytes)
             self.env.process(self._load(rid))
 

@@ -1,0 +1,199 @@
+"""The schema of a hardware config file (``hw_configs/*.yaml``). Units are in the key names;
+every key is documented in its description, which error messages quote for missing keys.
+
+Energies left out (null) are derived by ``closim.config.defaults`` when the record is built.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from closim.config.errors import CrossKeyError
+from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
+from closim.hw import Dataflow, FoldModel, ShuffleMode
+
+
+class WidthsModel(Schema):
+    """Bytes per element of each tensor role on this accelerator's datapath."""
+
+    weights_bytes: PositiveInt = Field(description="bytes per weight (int8: 1, bf16: 2, fp32: 4)")
+    activations_bytes: PositiveInt = Field(description="bytes per activation (layer input/output)")
+    partial_sums_bytes: PositiveInt = Field(
+        description="bytes per partial sum as accumulated (int8 MACs usually 4)"
+    )
+    gradients_bytes: PositiveInt = Field(description="bytes per gradient element (training)")
+    optimizer_bytes: PositiveInt = Field(
+        description="bytes per optimizer-state element (momentum, Adam moments)"
+    )
+
+
+class PEArrayModel(Schema):
+    """The systolic arrays: ``count`` identical arrays of ``rows x cols`` MAC units."""
+
+    rows: PositiveInt = Field(description="PE rows per array (integer > 0)")
+    cols: PositiveInt = Field(description="PE columns per array (integer > 0)")
+    count: PositiveInt = Field(1, description="number of identical arrays")
+    dataflow: Dataflow = Field(
+        description="stationary operand: ws (weights), os (outputs) or is (inputs)"
+    )
+    mac_pj: PositiveFloat = Field(description="energy of one multiply-accumulate in pJ")
+    split: PositiveInt = Field(
+        1,
+        description="each array can run as split x split independent sub-arrays of "
+        "(rows/split) x (cols/split) PEs; 1 = one monolithic array",
+    )
+
+    @model_validator(mode="after")
+    def _split_divides(self) -> PEArrayModel:
+        for side in ("rows", "cols"):
+            size = getattr(self, side)
+            if size % self.split:
+                raise CrossKeyError(
+                    [
+                        ("split", f"must divide rows ({self.rows}) and cols ({self.cols}) "
+                         f"(got {self.split})"),
+                        (side, f"must be a multiple of split ({self.split}) (got {size})"),
+                    ]
+                )  # fmt: skip
+        return self
+
+
+class AccumulatorModel(Schema):
+    """A partial-sum buffer beside the arrays (TPU's accumulators); null or absent: none."""
+
+    capacity_bytes: PositiveInt = Field(description="accumulator capacity in bytes")
+    read_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="energy per byte read in pJ; null: sqrt-capacity law"
+    )
+    write_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="energy per byte written in pJ; null: 0.85 x the derived read"
+    )
+
+
+class SramPartitionsModel(Schema):
+    """Fixed per-operand shares of the global SRAM, as SCALE-Sim's three buffers."""
+
+    weights_bytes: PositiveInt = Field(description="bytes reserved for weights (SCALE-Sim filter)")
+    activations_bytes: PositiveInt = Field(
+        description="bytes reserved for layer inputs (SCALE-Sim ifmap)"
+    )
+    partial_sums_bytes: PositiveInt = Field(
+        description="bytes reserved for outputs and partial sums (SCALE-Sim ofmap)"
+    )
+
+
+class SramModel(Schema):
+    """The global on-chip SRAM buffer."""
+
+    capacity_bytes: PositiveInt = Field(description="SRAM capacity in bytes")
+    bytes_per_cycle: PositiveFloat = Field(
+        description="bytes the SRAM reads plus writes per clock cycle, all ports together"
+    )
+    read_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="energy per byte read in pJ; null: sqrt-capacity law"
+    )
+    write_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="energy per byte written in pJ; null: 0.85 x the derived read"
+    )
+    partitions: SramPartitionsModel | None = Field(
+        None, description="fixed per-operand shares; null: one pool shared by all operands"
+    )
+
+    @model_validator(mode="after")
+    def _partitions_fit(self) -> SramModel:
+        p = self.partitions
+        if p is not None:
+            total = p.weights_bytes + p.activations_bytes + p.partial_sums_bytes
+            if total > self.capacity_bytes:
+                raise CrossKeyError(
+                    [
+                        ("partitions", "the partitions add up to more than capacity_bytes "
+                         f"({self.capacity_bytes}) (got {total} bytes)"),
+                        ("capacity_bytes", f"must hold the partitions' {total} bytes "
+                         f"(got {self.capacity_bytes})"),
+                    ]
+                )  # fmt: skip
+        return self
+
+
+class DramModel(Schema):
+    """Off-chip DRAM."""
+
+    bandwidth_gb_per_s: PositiveFloat = Field(description="peak bandwidth in GB/s (1e9 bytes/s)")
+    latency_ns: NonNegativeFloat = Field(
+        description="access latency in ns; pipelined: delays a transfer, does not hold a channel"
+    )
+    channels: PositiveInt = Field(1, description="independent channels sharing the bandwidth")
+    burst_bytes: PositiveInt = Field(64, description="bytes per burst: the transfer granule")
+    pj_per_bit: NonNegativeFloat = Field(description="device energy per bit moved in pJ")
+    controller_pj_per_bit: NonNegativeFloat = Field(
+        0.0, description="memory-controller and PHY energy per bit in pJ, on top of pj_per_bit"
+    )
+
+
+class VectorUnitModel(Schema):
+    """The element-wise unit: optimizer updates, activations, shuffles that are not free."""
+
+    lanes: PositiveInt | None = Field(
+        None, description="elements processed per cycle; null: one per PE column of every array"
+    )
+    pj_per_op: NonNegativeFloat | None = Field(
+        None, description="energy per element operation in pJ; null: fp32 FMA scaled to node_nm"
+    )
+
+
+class MappingModel(Schema):
+    """What the hardware lets the mapper do."""
+
+    block_packing: bool = Field(
+        True, description="blocks of one stage may share a fold on the array diagonal"
+    )
+    shuffle: ShuffleMode = Field(
+        "free",
+        description="a permutation between stages: free (address remap), sram_pass (a pass "
+        "through SRAM on the vector unit) or noc (crossing the on-chip network)",
+    )
+
+
+class HwConfig(Schema):
+    """A hardware config file."""
+
+    name: Text | None = Field(None, description="short name; default: the file name without .yaml")
+    description: Text = Field("", description="one line shown by closim list")
+    source: Text = Field("", description="citations for the numbers (REFERENCES.md)")
+    clock_mhz: PositiveFloat = Field(description="clock of the arrays in MHz")
+    node_nm: float = Field(
+        ge=1, le=1000, description="process node in nm (1-1000): scales derived energies"
+    )
+    fold_model: FoldModel = Field(
+        description="systolic fold timing: scalesim (SCALE-Sim's, operand preload not overlapped) "
+        "or pipelined (the stationary operand is double-buffered, as TPU's weight FIFO)"
+    )
+    widths: WidthsModel = Field(description="bytes per element of each tensor role")
+    pe_array: PEArrayModel = Field(description="the MAC arrays")
+    accumulator: AccumulatorModel | None = Field(None, description="partial-sum buffer; null: none")
+    sram: SramModel = Field(description="the global on-chip buffer")
+    dram: DramModel = Field(description="off-chip memory")
+    vector_unit: VectorUnitModel = Field(
+        default_factory=VectorUnitModel, description="element-wise unit"
+    )
+    noc_bytes_per_cycle: PositiveFloat | None = Field(
+        None,
+        description="on-chip network bandwidth between arrays in bytes/cycle; null: not modeled "
+        "(required by mapping.shuffle: noc)",
+    )
+    static_power_mw: NonNegativeFloat | None = Field(
+        None, description="static (leakage) power in mW; null: scaled with PEs and SRAM bytes"
+    )
+    mapping: MappingModel = Field(default_factory=MappingModel, description="mapper options")
+
+    @model_validator(mode="after")
+    def _noc_given_when_used(self) -> HwConfig:
+        if self.mapping.shuffle == "noc" and self.noc_bytes_per_cycle is None:
+            raise CrossKeyError(
+                [
+                    ("noc_bytes_per_cycle", "required when mapping.shuffle is noc (got null)"),
+                    ("mapping.shuffle", "noc needs noc_bytes_per_cycle, which is null (got 'noc')"),
+                ]
+            )
+        return self

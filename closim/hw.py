@@ -1,0 +1,166 @@
+"""The accelerator as the simulator sees it: frozen records with units in every field name.
+
+Built only by ``closim.config.load_hw`` from a validated hw config (or by tests directly); the
+simulator never sees a raw dict. Every energy is already resolved: values a config leaves out are
+derived by ``closim.config.defaults`` and listed in ``Accelerator.derived``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Dataflow = Literal["ws", "os", "is"]
+"""Which operand stays in the PEs: weights (ws), outputs (os) or inputs (is)."""
+
+FoldModel = Literal["scalesim", "pipelined"]
+"""How consecutive folds of one GEMM overlap (DESIGN.md §5)."""
+
+ShuffleMode = Literal["free", "sram_pass", "noc"]
+"""How a permutation between two stages executes (DESIGN.md §5, shuffles)."""
+
+DATAFLOWS: tuple[Dataflow, ...] = ("ws", "os", "is")
+FOLD_MODELS: tuple[FoldModel, ...] = ("scalesim", "pipelined")
+SHUFFLE_MODES: tuple[ShuffleMode, ...] = ("free", "sram_pass", "noc")
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Bytes per element of each tensor role, as the accelerator's datapath stores it."""
+
+    weights_bytes: int
+    activations_bytes: int
+    partial_sums_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+
+
+@dataclass(frozen=True)
+class PEArray:
+    """``count`` identical systolic arrays of ``rows x cols`` MAC units.
+
+    ``split`` > 1: each array can also run as ``split x split`` independent sub-arrays of
+    ``(rows/split) x (cols/split)`` PEs, each with its own blocks.
+    """
+
+    rows: int
+    cols: int
+    count: int
+    dataflow: Dataflow
+    mac_pj: float
+    split: int = 1
+
+    @property
+    def pes(self) -> int:
+        """MAC units in one array."""
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    """A buffer for partial sums next to the arrays (TPU-style), written and read per K-fold."""
+
+    capacity_bytes: int
+    read_pj_per_byte: float
+    write_pj_per_byte: float
+
+
+@dataclass(frozen=True)
+class SramPartitions:
+    """Fixed per-operand shares of the global SRAM (SCALE-Sim's ifmap/filter/ofmap buffers)."""
+
+    weights_bytes: int
+    activations_bytes: int
+    partial_sums_bytes: int
+
+
+@dataclass(frozen=True)
+class Sram:
+    """The global on-chip buffer. ``partitions`` None: one pool shared by every operand."""
+
+    capacity_bytes: int
+    bytes_per_cycle: float
+    read_pj_per_byte: float
+    write_pj_per_byte: float
+    partitions: SramPartitions | None = None
+
+
+@dataclass(frozen=True)
+class Dram:
+    """Off-chip memory. GB/s are 1e9 bytes/s; latency delays a transfer, holds no channel."""
+
+    bandwidth_gb_per_s: float
+    latency_ns: float
+    channels: int
+    burst_bytes: int
+    pj_per_bit: float
+    controller_pj_per_bit: float = 0.0
+
+    @property
+    def total_pj_per_bit(self) -> float:
+        """Device plus controller energy of moving one bit."""
+        return self.pj_per_bit + self.controller_pj_per_bit
+
+
+@dataclass(frozen=True)
+class VectorUnit:
+    """Element-wise unit: optimizer updates, activations, shuffles that are not free, decode."""
+
+    lanes: int
+    pj_per_op: float
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """Mapper switches that the hardware permits: packing blocks on the array diagonal, and how
+    a permutation between stages executes."""
+
+    block_packing: bool = True
+    shuffle: ShuffleMode = "free"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One modeled accelerator. ``derived`` lists the dotted paths (``sram.read_pj_per_byte``...)
+    whose values closim derived because the config left them out."""
+
+    name: str
+    clock_mhz: float
+    node_nm: float
+    fold_model: FoldModel
+    widths: Widths
+    pe_array: PEArray
+    sram: Sram
+    dram: Dram
+    vector_unit: VectorUnit
+    static_power_mw: float
+    mapping: MappingOptions = MappingOptions()
+    accumulator: Accumulator | None = None
+    noc_bytes_per_cycle: float | None = None
+    description: str = ""
+    source: str = ""
+    derived: tuple[str, ...] = ()
+
+    @property
+    def total_pes(self) -> int:
+        """MAC units over all arrays."""
+        return self.pe_array.pes * self.pe_array.count
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in bytes per clock cycle of the arrays."""
+        return self.dram.bandwidth_gb_per_s * 1e9 / (self.clock_mhz * 1e6)
+
+    @property
+    def dram_latency_cycles(self) -> float:
+        """DRAM latency in clock cycles."""
+        return self.dram.latency_ns * self.clock_mhz / 1e3
+
+    @property
+    def static_pj_per_cycle(self) -> float:
+        """Static energy of one clock cycle in pJ (mW x ns per cycle)."""
+        return self.static_power_mw * 1e3 / self.clock_mhz
+
+    def seconds(self, cycles: float) -> float:
+        """Wall time of ``cycles`` clock cycles, in seconds."""
+        return cycles / (self.clock_mhz * 1e6)

@@ -112,10 +112,12 @@ class VectorUnit:
 
 @dataclass(frozen=True)
 class MappingOptions:
-    """Mapper switches that the hardware permits: packing blocks on the array diagonal, and how
-    a permutation between stages executes."""
+    """Mapper switches that the hardware permits: packing blocks on the array diagonal, computing
+    a GEMM transposed (the other operand stationary), and how a permutation between stages
+    executes."""
 
     block_packing: bool = True
+    transpose: bool = True
     shuffle: ShuffleMode = "free"
 
 

@@ -80,6 +80,14 @@ class Trace:
         self.rows.append(row)
         return len(self.rows) - 1
 
+    def extend(self, other: Trace) -> None:
+        """Appends ``other``'s rows (renumbering its row references) and mappings."""
+        offset = len(self.rows)
+        for row in other.rows:
+            row.depends_on = tuple(d + offset for d in row.depends_on)
+            self.rows.append(row)
+        self.mappings.extend(other.mappings)
+
     def __len__(self) -> int:
         return len(self.rows)
 

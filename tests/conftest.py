@@ -29,6 +29,7 @@ def make_hw(
     latency_ns: float = 0.0,
     accumulator_bytes: int | None = None,
     packing: bool = True,
+    transpose: bool = True,
     shuffle: str = "free",
     widths: tuple[int, int, int, int, int] = (2, 2, 4, 2, 4),
     clock_mhz: float = 1000.0,
@@ -51,7 +52,7 @@ def make_hw(
         ),
         vector_unit=VectorUnit(lanes=16, pj_per_op=0.5),
         static_power_mw=100.0,
-        mapping=MappingOptions(block_packing=packing, shuffle=shuffle),
+        mapping=MappingOptions(block_packing=packing, transpose=transpose, shuffle=shuffle),
         accumulator=(
             None if accumulator_bytes is None else Accumulator(accumulator_bytes, 0.2, 0.3)
         ),

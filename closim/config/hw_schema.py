@@ -148,6 +148,11 @@ class MappingModel(Schema):
     block_packing: bool = Field(
         True, description="blocks of one stage may share a fold on the array diagonal"
     )
+    transpose: bool = Field(
+        True,
+        description="the mapper may compute C^T = B^T A^T, making the other operand stationary; "
+        "false keeps SCALE-Sim's roles (inputs stream, weights are B) for cross-checks",
+    )
     shuffle: ShuffleMode = Field(
         "free",
         description="a permutation between stages: free (address remap), sram_pass (a pass "

@@ -26,6 +26,7 @@ from closim.mapping.tiling import (
     tile_sequence_cycles,
     walk,
 )
+from closim.sim.analytic import group_cycles
 from closim.trace import Trace, TraceRow
 
 
@@ -217,11 +218,9 @@ def _map_gemm(
     bpc = hw.dram_bytes_per_cycle
     normal = GemmShape(g.blocks, g.m, g.k, g.n)
     flipped = GemmShape(g.blocks, g.n, g.k, g.m)
-    options = [
-        search(normal, arr, op_a, op_b, op_c, budget, bpc, False),
-        search(flipped, arr, op_b, op_a, op_c, budget, bpc, True),
-    ]
-    options = [o for o in options if o is not None]
+    options = list(search(normal, arr, op_a, op_b, op_c, budget, bpc, False))
+    if hw.mapping.transpose:
+        options += search(flipped, arr, op_b, op_a, op_c, budget, bpc, True)
     if not options:
         raise ConfigError(
             f"no tiling of {g.layer} stage {g.stage} {g.pass_} (blocks={g.blocks}, M={g.m}, "
@@ -229,8 +228,31 @@ def _map_gemm(
             f"(got {sram.capacity_bytes} bytes)",
             key_path="hw.sram.capacity_bytes",
         )
-    best = min(options, key=lambda t: t.rank)
-    _emit_gemm(trace, program, hw, arr, g, i, best, (op_a, op_b, op_c), (a_fill, b_fill), after)
+    operands = (op_a, op_b, op_c)
+    fills = (a_fill, b_fill)
+    options.sort(key=lambda t: t.rank)
+    # walking a candidate costs time per tile: the estimate's favourite is always walked, the
+    # runners-up only when they are small enough
+    options = options[:1] + [t for t in options[1:] if _tile_count(g, t) <= EXACT_RANKING_TILES]
+    best: tuple | None = None
+    for tiling in options:
+        candidate = Trace()
+        _emit_gemm(candidate, program, hw, arr, g, i, tiling, operands, fills, after)
+        cycles, _ = group_cycles(candidate.rows, hw)
+        mapping = candidate.mappings[0]
+        key = (cycles, mapping["dram_read_bytes"] + mapping["dram_write_bytes"], tiling.rank)
+        if best is None or key < best[0]:
+            best = (key, candidate)
+    trace.extend(best[1])
+
+
+#: Runner-up tilings with more tiles than this are not walked: the estimate decides.
+EXACT_RANKING_TILES = 5_000
+
+
+def _tile_count(g: Gemm, t: Tiling) -> int:
+    m, n = (g.n, g.m) if t.transposed else (g.m, g.n)
+    return -(-g.blocks // t.bt) * -(-m // t.mt) * -(-g.k // t.kt) * -(-n // t.nt)
 
 
 def _emit_gemm(

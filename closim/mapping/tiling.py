@@ -279,6 +279,7 @@ def estimate(
     return cycles, dram, feed, busiest
 
 
+@lru_cache(maxsize=4096)
 def search(
     shape: GemmShape,
     arr: ArraySpec,
@@ -288,37 +289,47 @@ def search(
     budget: Budget,
     dram_bytes_per_cycle: float,
     transposed: bool,
-) -> Tiling | None:
-    """The best tiling of one orientation: fewest estimated cycles, then DRAM bytes, then the
-    busiest array's compute, SRAM feed bytes and fewest tiles; None when nothing fits."""
+    keep: int = 3,
+) -> tuple[Tiling, ...]:
+    """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
+    DRAM bytes, then the busiest array's compute, SRAM feed bytes and fewest tiles; empty when
+    nothing fits.
+
+    Sizes are tried smallest first in each dimension: a candidate that does not fit means no
+    larger one in that dimension will, which prunes the search. Results are cached, since the
+    stages of a Clos layer and repeated layers ask the same question.
+    """
     gm, gk, gn = _granules(arr)
-    best: tuple | None = None
-    best_tiling: Tiling | None = None
+    ranked: list[tuple[tuple, Tiling]] = []
     b_sizes = sorted(
-        {shape.blocks, *(_cdiv(shape.blocks, d) for d in (arr.count, 2 * arr.count, 4 * arr.count))}
-        | {_cdiv(shape.blocks, 2**i) for i in range(1, 8)},
-        reverse=True,
+        {shape.blocks}
+        | {_cdiv(shape.blocks, d) for d in (arr.count, 2 * arr.count, 4 * arr.count)}
+        | {_cdiv(shape.blocks, 2**i) for i in range(1, 8)}
     )
-    b_sizes = [s for s in b_sizes if s >= 1]
+    m_sizes = sorted(_candidates(shape.m, gm, 8))
+    n_sizes = sorted(_candidates(shape.n, gn, 8))
+    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
+    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
     pins = [(False, False)]
-    if not a.on_chip:
+    if not a.on_chip and a_full <= budget.sram_bytes:
         pins.append((True, False))
-    if not b.on_chip:
+    if not b.on_chip and b_full <= budget.sram_bytes:
         pins.append((False, True))
-    if not a.on_chip and not b.on_chip:
+    if len(pins) == 3 and a_full + b_full <= budget.sram_bytes:
         pins.append((True, True))
-    for kt in _candidates(shape.k, gk, 8):
-        found_for_kt = False
+    for kt in sorted(_candidates(shape.k, gk, 8)):
         for order in ("mn", "nm"):
             for pin in pins:
                 for bt in b_sizes:
-                    for mt in _candidates(shape.m, gm, 8):
-                        for nt in _candidates(shape.n, gn, 8):
+                    fitted_bt = False
+                    for mt in m_sizes:
+                        fitted_mt = False
+                        for nt in n_sizes:
                             t = (bt, mt, kt, nt)
                             fit = _footprint(shape, arr, t, order, pin, a, b, c, budget)
                             if fit is None:
-                                continue
-                            found_for_kt = True
+                                break
+                            fitted_mt = True
                             cyc, dram, feed, busiest = estimate(
                                 shape, arr, t, order, pin, a, b, c, dram_bytes_per_cycle
                             )
@@ -330,16 +341,24 @@ def search(
                             )
                             # ties on the bound go to the better-balanced, then leaner mapping
                             key = (cyc, dram, busiest, feed, tiles, fit[0])
-                            if best is None or key < best:
-                                best = key
-                                best_tiling = Tiling(
-                                    transposed, order, bt, mt, kt, nt, pin[0], pin[1],
-                                    fit[0], cyc, dram, feed, busiest,
+                            if len(ranked) < keep or key < ranked[-1][0]:
+                                ranked.append(
+                                    (
+                                        key,
+                                        Tiling(
+                                            transposed, order, bt, mt, kt, nt, pin[0], pin[1],
+                                            fit[0], cyc, dram, feed, busiest,
+                                        ),
+                                    )
                                 )  # fmt: skip
-        if found_for_kt:
-            # a larger kt that fits always keeps partial sums shorter; smaller kts only when needed
-            break
-    return best_tiling
+                                ranked.sort(key=lambda kv: kv[0])
+                                del ranked[keep:]
+                        if not fitted_mt:
+                            break
+                        fitted_bt = True
+                    if not fitted_bt:
+                        break
+    return tuple(t for _, t in ranked)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,14 @@
-"""closim: a hardware simulator and cost model for a priori sparse neural-network layers."""
+"""closim: a hardware simulator and cost model for a priori sparse neural-network layers.
 
+Public API: ``load_hw``, ``load_workload`` (validated configs), ``build_layer`` / ``plan_layer``
+(the layer math), ``simulate`` and ``compare`` (one step on a modeled accelerator), ``run_sweep``
+and ``load_results`` (YAML sweeps and their SQLite store).
+"""
+
+from typing import Any
+
+from closim.api import compare, simulate
+from closim.config import load_hw, load_workload
 from closim.errors import ConfigError
 from closim.topology import Layer, LayerPlan, Stage, StagePlan, build_layer, plan_layer
 
@@ -13,5 +22,20 @@ __all__ = [
     "StagePlan",
     "__version__",
     "build_layer",
+    "compare",
+    "load_hw",
+    "load_results",
+    "load_workload",
     "plan_layer",
+    "run_sweep",
+    "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the sweep machinery pulls in Dask: load it only when asked for
+    if name in ("run_sweep", "load_results"):
+        from closim import sweep
+
+        return getattr(sweep, name)
+    raise AttributeError(f"module 'closim' has no attribute {name!r}")

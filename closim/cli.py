@@ -130,34 +130,89 @@ def _write_timeline(result, path: str) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from closim.report.timeline import plot_timeline
-
-    if args.what != "timeline":
-        raise ConfigError(f"expected 'timeline' (got {args.what!r})", source="closim plot")
-    if not args.file:
-        raise ConfigError(
-            "needs the timeline CSV: closim plot timeline FILE.csv --out fig.png",
-            source="closim plot",
-        )
     if not args.out_file.endswith((".png", ".svg")):
         raise ConfigError(f"expected a .png or .svg file (got {args.out_file!r})", source="--out")
     try:
-        frame = pd.read_csv(args.file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read a CSV: {exc} (got {args.file!r})", source=args.file
-        ) from None
-    try:
-        plot_timeline(frame, args.out_file, title=args.file)
-    except ValueError as exc:
-        raise ConfigError(str(exc), source=args.file) from None
+        if args.what == "timeline":
+            import pandas as pd
+
+            from closim.report.timeline import plot_timeline
+
+            if not args.file:
+                raise ConfigError(
+                    "needs the timeline CSV: closim plot timeline FILE.csv --out fig.png",
+                    source="closim plot",
+                )
+            try:
+                frame = pd.read_csv(args.file)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read a CSV: {exc}", source=args.file) from None
+            try:
+                plot_timeline(frame, args.out_file, title=args.file)
+            except ValueError as exc:
+                raise ConfigError(str(exc), source=args.file) from None
+        else:
+            from closim.report.plots import load_results_file, plot_results
+
+            if args.file:
+                raise ConfigError(
+                    f"one results file expected (got {args.what!r} and {args.file!r})",
+                    source="closim plot",
+                )
+            if not (args.preset or (args.x and args.y)):
+                raise ConfigError("needs --x and --y, or --preset", source="closim plot")
+            plot_results(
+                load_results_file(args.what),
+                args.out_file,
+                x=args.x,
+                y=args.y,
+                hue=args.hue,
+                kind=args.kind,
+                preset=args.preset,
+                title=args.title or "",
+            )
     except OSError as exc:
         raise ConfigError(
             f"cannot write: {exc.strerror} (got {args.out_file!r})", source="--out"
         ) from None
     print(f"closim: wrote {args.out_file}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from closim.report.progress import progress_bar
+    from closim.sweep import export_results, load_sweep, run_sweep
+
+    spec = load_sweep(args.file)
+    with progress_bar("sweep", enabled=not args.quiet) as on_progress:
+        outcome = run_sweep(
+            spec,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            db=args.db,
+            on_progress=on_progress,
+        )
+    print(
+        f"closim: {outcome.total} points: {outcome.ran} ran, {outcome.skipped} already stored, "
+        f"{len(outcome.failed)} failed; results in {outcome.db_path}",
+        file=sys.stderr,
+    )
+    for point, error in outcome.failed:
+        print(f"closim: failed point {point}: {error}", file=sys.stderr)
+    if args.out_file:
+        rows = export_results(outcome.db_path, args.out_file)
+        print(f"closim: wrote {rows} rows to {args.out_file}", file=sys.stderr)
+    return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from closim.sweep import export_results, load_results
+
+    if args.out_file:
+        rows = export_results(args.db, args.out_file)
+        print(f"closim: wrote {rows} rows to {args.out_file}", file=sys.stderr)
+    else:
+        _emit(load_results(args.db).to_csv(index=False), args)
     return EXIT_OK
 
 
@@ -336,11 +391,40 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", dest="out_file", required=True, metavar="FILE.csv|FILE.parquet")
     trace.set_defaults(handler=_cmd_trace)
 
-    plot = sub.add_parser("plot", help="figures: closim plot timeline FILE.csv --out fig.png")
-    plot.add_argument("what", help="timeline")
+    plot = sub.add_parser(
+        "plot",
+        help="figures: closim plot RESULTS --x COL --y COL | --preset NAME; "
+        "closim plot timeline FILE.csv",
+    )
+    plot.add_argument("what", metavar="RESULTS|timeline", help="a results file (.sqlite, .csv, "
+                      ".parquet), or the word timeline followed by a timeline CSV")  # fmt: skip
     plot.add_argument("file", nargs="?", help="the CSV that closim run --timeline wrote")
+    plot.add_argument("--x", default=None, help="column on the x axis")
+    plot.add_argument("--y", default=None, help="column on the y axis")
+    plot.add_argument("--hue", default=None, help="column that colours the series")
+    plot.add_argument("--kind", choices=["line", "bar", "scatter"], default="line")
+    plot.add_argument(
+        "--preset", choices=["speedup-vs-compression", "energy-breakdown", "roofline"], default=None
+    )
+    plot.add_argument("--title", default=None)
     plot.add_argument("--out", dest="out_file", required=True, metavar="FIG.png|FIG.svg")
     plot.set_defaults(handler=_cmd_plot)
+
+    sweep = sub.add_parser("sweep", help="run a YAML sweep; finished points persist in SQLite")
+    sweep.add_argument("file", help="a sweep file (sweeps/*.yaml)")
+    sweep.add_argument(
+        "--workers", type=_positive_int, default=None, help="1: in-process; default: local Dask"
+    )
+    sweep.add_argument("--scheduler", default=None, metavar="ADDR", help="tcp://host:8786")
+    sweep.add_argument("--db", default=None, metavar="PATH", help="the SQLite results store")
+    sweep.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    results = sub.add_parser("results", help="export a sweep's results store to CSV or Parquet")
+    results.add_argument("db", help="the SQLite results store")
+    results.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
+    results.set_defaults(handler=_cmd_results)
 
     show = sub.add_parser("show", help="a config file resolved and validated, defaults filled in")
     show.add_argument("file", help="a hw config or workload YAML file, or a bundled name")

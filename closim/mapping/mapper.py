@@ -226,7 +226,8 @@ def _map_gemm(
             f"no tiling of {g.layer} stage {g.stage} {g.pass_} (blocks={g.blocks}, M={g.m}, "
             f"K={g.k}, N={g.n}) fits the SRAM next to the resident tensors "
             f"(got {sram.capacity_bytes} bytes)",
-            key_path="hw.sram.capacity_bytes",
+            source=f"hw {hw.name}",
+            key_path="sram.capacity_bytes",
         )
     operands = (op_a, op_b, op_c)
     fills = (a_fill, b_fill)

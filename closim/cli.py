@@ -303,6 +303,44 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from closim.claims import evaluate_claims, load_claims
+    from closim.report.claims_table import render_claims
+    from closim.report.progress import progress_bar
+
+    claims = load_claims(args.file)
+    with progress_bar("claims", enabled=not args.quiet and args.format == "table") as progress:
+        results = evaluate_claims(claims, db=args.db, on_progress=progress)
+    _emit(render_claims(results, args.format), args)
+    return EXIT_OK if all(r.verdict == "PASS" for r in results) else EXIT_FAILED
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from closim.config import load_workload
+    from closim.report.train_table import render_train
+    from closim.train import train_topologies
+
+    workload = load_workload(args.workload, args.set or [])
+    topologies = [_parse_spec(text, "--topology") for text in args.topology] or None
+
+    def on_epoch(topology: str, epoch: int, epochs: int, loss: float) -> None:
+        if args.format == "table":
+            print(f"closim: {topology}: epoch {epoch}/{epochs}, loss {loss:.4f}", file=sys.stderr)
+
+    results = train_topologies(
+        workload,
+        topologies,
+        epochs=args.epochs,
+        folds=args.folds,
+        seeds=args.seeds,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        on_epoch=on_epoch,
+    )
+    _emit(render_train(results, args.format), args)
+    return EXIT_OK
+
+
 def _emit(text: str, args: argparse.Namespace) -> None:
     """Writes a rendered result to ``--out`` when given, else to stdout."""
     out = getattr(args, "out_file", None)
@@ -425,6 +463,32 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("db", help="the SQLite results store")
     results.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
     results.set_defaults(handler=_cmd_results)
+
+    validate = sub.add_parser(
+        "validate", help="check the claims of a claims file; exit 1 if any fail"
+    )
+    validate.add_argument("file", help="a claims file (claims/*.yaml)")
+    validate.add_argument(
+        "--db", default=None, metavar="PATH", help="results store used as a cache"
+    )
+    validate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_format(validate, ("table", "json"))
+    validate.set_defaults(handler=_cmd_validate)
+
+    train = sub.add_parser("train", help="train the workload's MLP on digits, per topology")
+    train.add_argument("--workload", required=True, help="workload file or bundled name")
+    train.add_argument("--epochs", type=_positive_int, default=30)
+    train.add_argument(
+        "--topology", action="append", default=[], metavar="SPEC",
+        help="a hidden-layer topology (YAML); repeatable; default: as written and dense",
+    )  # fmt: skip
+    train.add_argument("--folds", type=_positive_int, default=5, help="stratified k-fold splits")
+    train.add_argument("--seeds", type=_positive_int, default=2, help="seeds per split")
+    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None)
+    train.add_argument("--learning-rate", dest="learning_rate", type=float, default=None)
+    train.add_argument("--set", action="append", metavar="PATH=VALUE", help="workload override")
+    _add_format(train, ("table", "json"))
+    train.set_defaults(handler=_cmd_train)
 
     show = sub.add_parser("show", help="a config file resolved and validated, defaults filled in")
     show.add_argument("file", help="a hw config or workload YAML file, or a bundled name")

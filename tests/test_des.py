@@ -80,7 +80,12 @@ def test_unlimited_memory_many_arrays_is_the_critical_compute(name):
     # inference is a chain of dependent GEMMs: each waits for the previous one's busiest array
     hw = make_hw(count=3, bandwidth_gb_per_s=UNLIMITED, sram_bytes=1 << 30)
     r = simulate(hw, make_workload(*WORKLOADS[name], batch=16, mode="inference"), engine="des")
-    assert r.totals.cycles == r.totals.critical_compute_cycles
+    if name == "mixed":
+        # the vector unit decodes the next unstructured tile while the arrays compute, which
+        # the critical path (decode counted in series) does not credit
+        assert r.totals.cycles <= r.totals.critical_compute_cycles
+    else:
+        assert r.totals.cycles == r.totals.critical_compute_cycles
     # training overlaps independent operations (an update with the next backward GEMM), so it
     # can beat the sum of per-operation maxima but never the busiest lane
     r = simulate(hw, make_workload(*WORKLOADS[name], batch=16, mode="training"), engine="des")
@@ -91,6 +96,24 @@ def test_unlimited_memory_many_arrays_is_the_critical_compute(name):
             lane = row.array if row.op == "compute" else -1
             lanes[lane] = lanes.get(lane, 0) + row.compute_cycles
     assert r.totals.cycles >= max(lanes.values())
+
+
+def test_overlap_of_independent_operations_is_why_des_beats_analytic():
+    # A training step whose optimizer updates can run beside later backward GEMMs: the DES
+    # overlaps them (vector unit and arrays are separate resources), the analytic engine runs
+    # operations one after another. With one layer nothing is left to overlap the update with.
+    hw = make_hw(count=2, bandwidth_gb_per_s=UNLIMITED, sram_bytes=1 << 24)
+    wl = make_workload([64, 64, 64, 64], ["dense", "dense", "dense"], batch=16, optimizer="adam")
+    des_r = simulate(hw, wl, engine="des")
+    an_r = simulate(hw, wl, engine="analytic")
+    updates = sum(r.compute_cycles for r in des_r.trace.rows if r.op == "vector")
+    assert updates > 0
+    assert des_r.totals.cycles < an_r.totals.cycles
+    assert an_r.totals.cycles - des_r.totals.cycles <= updates
+    single = make_workload([64, 64], ["dense"], batch=16, optimizer="adam")
+    assert simulate(hw, single, engine="des").totals.cycles == (
+        simulate(hw, single, engine="analytic").totals.cycles
+    )
 
 
 @pytest.mark.parametrize("engine", ["des", "analytic"])
@@ -112,29 +135,30 @@ def test_halving_bandwidth_or_sram_never_speeds_up(engine, name):
 
 
 def test_events_grow_with_tiles_not_with_macs():
-    # four times the MACs in the same number of tiles (one array, room for everything): the same
-    # number of events
-    hw = make_hw(rows=8, cols=8, count=1, sram_bytes=1 << 22)
-    small = map_program(
-        lower_workload(hw, make_workload([64, 64], ["dense"], mode="inference"), "inference", 16),
-        hw,
-    )
-    large = map_program(
-        lower_workload(hw, make_workload([64, 64], ["dense"], mode="inference"), "inference", 64),
-        hw,
-    )
-    assert len(small.rows) == len(large.rows)
-    assert sum(r.macs for r in large.rows) == 4 * sum(r.macs for r in small.rows)
-    assert des.run(small, hw).events == des.run(large, hw).events
+    # the same tiles with four times the MACs and cycles each: the same number of events
+    hw = make_hw(rows=8, cols=8, count=2, sram_bytes=1 << 14)
+    trace = _trace(hw, "dense", "training")
+    base = des.run(trace, hw)
+    for row in trace.rows:
+        row.macs *= 4
+        row.compute_cycles *= 4
+    scaled = des.run(trace, hw)
+    assert scaled.macs == 4 * base.macs
+    assert scaled.cycles > base.cycles
+    assert scaled.events == base.events
+    # and a bounded number of events per tile
+    assert base.events <= 40 * len(trace.rows)
 
 
 def test_back_pressure_a_full_sram_stalls_loads():
-    # the same trace on a DES whose SRAM only fits the sequential schedule takes longer than
-    # with room to prefetch: loads wait for space (back-pressure), visible as array stalls
+    # one trace, two SRAMs: with room for one tile's data only (no double buffering) loads wait
+    # for space and the arrays stall; with room to spare the next tile loads while one computes
     hw = make_hw(rows=8, cols=8, count=2, sram_bytes=8192, bandwidth_gb_per_s=4, latency_ns=200)
     trace = _trace(hw, "dense", "inference", batch=32)
-    tight = des.run(trace, hw)
-    roomy = des.run(trace, make_hw(rows=8, cols=8, count=2, sram_bytes=1 << 24,
-                                   bandwidth_gb_per_s=4, latency_ns=200))  # fmt: skip
+    common = dict(rows=8, cols=8, count=2, bandwidth_gb_per_s=4, latency_ns=200)
+    tight = des.run(trace, make_hw(**common, sram_bytes=1))  # clamps to one tile at a time
+    roomy = des.run(trace, make_hw(**common, sram_bytes=1 << 24))
     assert tight.cycles > roomy.cycles
-    assert any(i.kind == "stall" for i in tight.intervals)
+    stall = sum(i.end - i.start for i in tight.intervals if i.kind == "stall")
+    roomy_stall = sum(i.end - i.start for i in roomy.intervals if i.kind == "stall")
+    assert stall > roomy_stall

@@ -27,6 +27,7 @@ from closim.mapping.tiling import (
     walk,
 )
 from closim.sim.analytic import group_cycles
+from closim.sim.analytic import run as analytic_run
 from closim.trace import Trace, TraceRow
 
 
@@ -67,16 +68,46 @@ def _operand(program: Program, name: str, i: int, res: Residency) -> tuple[bool,
     return on_chip, fill
 
 
+#: Shares of the SRAM the mapper tries to give to tensors that stay resident across operations.
+RESIDENCY_SHARES = (1.0, 0.5, 0.25, 0.0)
+
+
 def map_program(program: Program, hw: Accelerator) -> Trace:
-    """The trace of ``program`` on ``hw``: tiles, their traffic and compute, and the mappings."""
-    arr = array_spec(hw)
-    sram = hw.sram
-    partitions = sram.partitions
+    """The trace of ``program`` on ``hw``: tiles, their traffic and compute, and the mappings.
+
+    How much SRAM goes to tensors that stay resident, and how much to each operation's tiles, is
+    a trade-off: the mapper plans the step with residency allowed all, half, a quarter or none of
+    the SRAM (tiles may always use what residents leave) and keeps the plan the analytic model
+    finds fastest, then the one moving fewer DRAM bytes. Every plan that fits a smaller SRAM also
+    fits this one, so halving the SRAM can never make the chosen plan faster.
+    """
+    capacity = hw.sram.capacity_bytes
+    if hw.sram.partitions is not None:
+        return _map_with(program, hw, no_residency(program))
     reserves = [_reserve_bytes(op, hw, program) for op in program.ops]
-    if partitions is not None:
-        residency = no_residency(program)
-    else:
-        residency = allocate(program, sram.capacity_bytes, reserves)
+    best: tuple | None = None
+    tried: set[frozenset[str]] = set()
+    for share in RESIDENCY_SHARES:
+        residency = allocate(program, int(capacity * share), reserves)
+        if residency.resident in tried:
+            continue
+        tried.add(residency.resident)
+        try:
+            trace = _map_with(program, hw, residency)
+        except ConfigError:
+            continue  # residents left some operation no room: a smaller share may fit
+        cycles = sum(c for c, _ in analytic_run(trace, hw).values())
+        moved = sum(r.dram_read_bytes + r.dram_write_bytes for r in trace.rows)
+        if best is None or (cycles, moved) < best[0]:
+            best = ((cycles, moved), trace)
+    if best is None:  # nothing fits even without residents: report why
+        return _map_with(program, hw, no_residency(program))
+    return best[1]
+
+
+def _map_with(program: Program, hw: Accelerator, residency: Residency) -> Trace:
+    """The trace of ``program`` with a given resident set."""
+    arr = array_spec(hw)
     trace = Trace()
     last_writer: dict[str, int] = {}
     for i, op in enumerate(program.ops):
@@ -153,7 +184,7 @@ def _map_vector(
                     tensor=t.name,
                     dram_read_bytes=split[t.name][c],
                     sram_write_bytes=split[t.name][c],
-                    sram_hold_bytes=split[t.name][c],
+                    sram_hold_bytes=0 if t.name in res.resident else split[t.name][c],
                     after_groups=after,
                 )
             )
@@ -318,7 +349,9 @@ def _emit_gemm(
                 "load", i, g.layer, g.stage, g.pass_, operand=opnd.role, tensor=opnd.tensor,
                 block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0], k_hi=lk[1],
                 n_lo=ln[0], n_hi=ln[1], dram_read_bytes=dram, sram_write_bytes=dense_bytes,
-                vector_ops=ops_decode, sram_hold_bytes=dense_bytes, after_groups=after,
+                vector_ops=ops_decode, after_groups=after,
+                # a resident tensor's first fetch lands in space the resident set already holds
+                sram_hold_bytes=0 if fill else dense_bytes,
             )
         )  # fmt: skip
         ids = (row_id, _split_index_row(trace, row_id, idx)) if idx else (row_id,)
@@ -389,6 +422,9 @@ def _emit_gemm(
                     )
                 )  # fmt: skip
         prev_step = step_keys
+    if g.sparse_nnz:  # per-tile shares are rounded: make the GEMM's total exact
+        computes = [r for r in trace.rows[first_row:] if r.op == "compute"]
+        computes[-1].useful_macs += g.useful_macs - sum(r.useful_macs for r in computes)
     for tiles in per_array_tiles.values():
         for (cid, _), cycles in zip(
             tiles, tile_sequence_cycles(arr, [fp for _, fp in tiles]), strict=True
@@ -443,7 +479,8 @@ def _split_index_row(trace: Trace, row_id: int, idx_bytes: int) -> int:
             tensor=row.tensor.replace(".w", ".i"), block_lo=row.block_lo, block_hi=row.block_hi,
             m_lo=row.m_lo, m_hi=row.m_hi, k_lo=row.k_lo, k_hi=row.k_hi, n_lo=row.n_lo,
             n_hi=row.n_hi, dram_read_bytes=idx_bytes, sram_write_bytes=idx_bytes,
-            sram_hold_bytes=idx_bytes, after_groups=row.after_groups,
+            sram_hold_bytes=idx_bytes if row.sram_hold_bytes else 0,
+            after_groups=row.after_groups,
         )
     )  # fmt: skip
 

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from closim.mapping.systolic import FoldPlan, plan_gemm
 
 
@@ -136,15 +138,6 @@ def tile_sequence_cycles(arr: ArraySpec, fps: list[FoldPlan]) -> list[int]:
     return [fp.cycles - (fp.fill_cycles if i > 0 else 0) for i, fp in enumerate(fps)]
 
 
-def _repeated_cycles(arr: ArraySpec, fp: FoldPlan, count: int) -> int:
-    """``tile_sequence_cycles`` summed for ``count`` equal tiles, in closed form."""
-    if count == 0:
-        return 0
-    if arr.fold_model == "scalesim":
-        return count * (fp.cycles + 1) - 1
-    return count * fp.cycles - (count - 1) * fp.fill_cycles
-
-
 def _dims(extent: int, tile: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + tile, extent)) for lo in range(0, extent, tile)]
 
@@ -189,94 +182,31 @@ def _granules(arr: ArraySpec) -> tuple[int, int, int]:
     return arr.cols, arr.rows, 1
 
 
-def _tile_bytes(
-    bt: int, mt: int, kt: int, nt: int, a: Operand, b: Operand, budget: Budget
-) -> tuple[int, int, int]:
-    a_bytes = bt * mt * kt * a.bytes_per_element
-    b_bytes = bt * kt * nt * b.bytes_per_element
-    c_bytes = bt * mt * nt * budget.psum_bytes_per_element
-    return a_bytes, b_bytes, c_bytes
+def _vcdiv(a, b):
+    return -(-a // b)
 
 
-def _footprint(
-    shape: GemmShape,
-    arr: ArraySpec,
-    t: tuple[int, int, int, int],
-    order: str,
-    pin: tuple[bool, bool],
-    a: Operand,
-    b: Operand,
-    c: Operand,
-    budget: Budget,
-) -> tuple[int, int, int, int] | None:
-    """SRAM bytes (total, A, B, C) of a candidate, or None when it does not fit."""
-    bt, mt, kt, nt = t
-    a_tile, b_tile, c_tile = _tile_bytes(bt, mt, kt, nt, a, b, budget)
-    tm, tn = _cdiv(shape.m, mt), _cdiv(shape.n, nt)
-    # distinct sub-tiles of each operand in one step (count arrays working on consecutive p-tiles)
-    inner = tn if order == "mn" else tm
-    per_step = min(arr.count, _cdiv(shape.blocks, bt) * tm * tn)
-    distinct_a = per_step if order == "nm" else _cdiv(per_step, inner)
-    distinct_b = per_step if order == "mn" else _cdiv(per_step, inner)
-    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
-    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
-    a_need = 0 if a.on_chip else (a_full if pin[0] else 2 * distinct_a * a_tile)
-    b_need = 0 if b.on_chip else (b_full if pin[1] else 2 * distinct_b * b_tile)
-    # outputs accumulate per array; double-buffered so one drains while the next accumulates
-    c_need = 2 * per_step * c_tile
-    c_need_sram = 0 if budget.acc_bytes >= c_need else c_need
-    if budget.part_a_bytes is not None and a_need > budget.part_a_bytes:
-        return None
-    if budget.part_b_bytes is not None and b_need > budget.part_b_bytes:
-        return None
-    if budget.part_c_bytes is not None and c_need_sram > budget.part_c_bytes:
-        return None
-    total = a_need + b_need + c_need_sram
-    if total > budget.sram_bytes:
-        return None
-    return total, a_need, b_need, c_need_sram
-
-
-def estimate(
-    shape: GemmShape,
-    arr: ArraySpec,
-    t: tuple[int, int, int, int],
-    order: str,
-    pin: tuple[bool, bool],
-    a: Operand,
-    b: Operand,
-    c: Operand,
-    dram_bytes_per_cycle: float,
-) -> tuple[int, int, int, int]:
-    """Closed-form (cycles, DRAM bytes, SRAM feed bytes, busiest array's compute cycles) of a
-    candidate, used to rank candidates; the chosen one is then walked exactly."""
-    bt, mt, kt, nt = t
-    tb, tm, tk, tn = (
-        _cdiv(shape.blocks, bt),
-        _cdiv(shape.m, mt),
-        _cdiv(shape.k, kt),
-        _cdiv(shape.n, nt),
-    )
-    fp = _fold_plan(arr, bt, mt, kt, nt)
-    p_tiles = tb * tm * tn
-    busiest = _repeated_cycles(arr, fp, _cdiv(p_tiles, arr.count) * tk)
-    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element * a.dram_fraction
-    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element * b.dram_fraction
-    # with k untiled, the inner loop reuses the operand it does not index (DESIGN.md §5)
-    a_once = pin[0] or (tk == 1 and order == "mn")
-    b_once = pin[1] or (tk == 1 and order == "nm")
-    a_dram = 0.0 if a.on_chip else (a_full if a_once else a_full * tn)
-    b_dram = 0.0 if b.on_chip else (b_full if b_once else b_full * tm)
-    if not a.on_chip and a.index_bytes:
-        a_dram += a.index_bytes * (a_dram / max(a_full, 1))
-    if not b.on_chip and b.index_bytes:
-        b_dram += b.index_bytes * (b_dram / max(b_full, 1))
-    c_dram = 0 if c.on_chip else shape.blocks * shape.m * shape.n * c.bytes_per_element
-    dram = int(a_dram + b_dram + c_dram)
-    fa, fb, _ = feed_bytes(arr, bt, mt, kt, nt, a.bytes_per_element, b.bytes_per_element)
-    feed = (fa + fb) * tb * tm * tk * tn
-    cycles = max(busiest, math.ceil(dram / dram_bytes_per_cycle))
-    return cycles, dram, feed, busiest
+def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
+    """Vectorized ``plan_gemm`` (systolic.py) over arrays of tile sizes: (cycles of one tile
+    alone, fill cycles a following tile saves)."""
+    if arr.dataflow == "os":
+        sr, sc, t = mt, nt, kt
+    elif arr.dataflow == "ws":
+        sr, sc, t = kt, nt, mt
+    else:
+        sr, sc, t = kt, mt, nt
+    rows, cols = arr.rows, arr.cols
+    if arr.packing:
+        fits = (sr <= rows) & (sc <= cols)
+        bpf = np.where(fits, np.maximum(1, np.minimum(rows // sr, cols // sc)), 1)
+    else:
+        bpf = np.ones_like(sr)
+    folds = _vcdiv(bt, bpf) * _vcdiv(sr, rows) * _vcdiv(sc, cols)
+    latency = rows + cols + t - 2 + (0 if arr.dataflow == "os" else rows)
+    if arr.fold_model == "scalesim":
+        return folds * latency - 1, np.zeros_like(folds)
+    period = np.maximum(t, rows)
+    return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
 @lru_cache(maxsize=4096)
@@ -292,22 +222,21 @@ def search(
     keep: int = 3,
 ) -> tuple[Tiling, ...]:
     """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
-    DRAM bytes, then the busiest array's compute, SRAM feed bytes and fewest tiles; empty when
-    nothing fits.
+    DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
+    footprint; empty when nothing fits.
 
-    Sizes are tried smallest first in each dimension: a candidate that does not fit means no
-    larger one in that dimension will, which prunes the search. Results are cached, since the
-    stages of a Clos layer and repeated layers ask the same question.
+    Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
+    at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
+    partition), DRAM bytes from the loop order's reuse, the busiest array's compute from the fold
+    model. Edge tiles are scored as full ones; the chosen tilings are then walked exactly.
+    Results are cached, since the stages of a Clos layer and repeated layers ask the same question.
     """
     gm, gk, gn = _granules(arr)
-    ranked: list[tuple[tuple, Tiling]] = []
     b_sizes = sorted(
         {shape.blocks}
         | {_cdiv(shape.blocks, d) for d in (arr.count, 2 * arr.count, 4 * arr.count)}
         | {_cdiv(shape.blocks, 2**i) for i in range(1, 8)}
     )
-    m_sizes = sorted(_candidates(shape.m, gm, 8))
-    n_sizes = sorted(_candidates(shape.n, gn, 8))
     a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
     b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
     pins = [(False, False)]
@@ -317,48 +246,107 @@ def search(
         pins.append((False, True))
     if len(pins) == 3 and a_full + b_full <= budget.sram_bytes:
         pins.append((True, True))
-    for kt in sorted(_candidates(shape.k, gk, 8)):
-        for order in ("mn", "nm"):
-            for pin in pins:
-                for bt in b_sizes:
-                    fitted_bt = False
-                    for mt in m_sizes:
-                        fitted_mt = False
-                        for nt in n_sizes:
-                            t = (bt, mt, kt, nt)
-                            fit = _footprint(shape, arr, t, order, pin, a, b, c, budget)
-                            if fit is None:
-                                break
-                            fitted_mt = True
-                            cyc, dram, feed, busiest = estimate(
-                                shape, arr, t, order, pin, a, b, c, dram_bytes_per_cycle
-                            )
-                            tiles = (
-                                _cdiv(shape.blocks, bt)
-                                * _cdiv(shape.m, mt)
-                                * _cdiv(shape.k, kt)
-                                * _cdiv(shape.n, nt)
-                            )
-                            # ties on the bound go to the better-balanced, then leaner mapping
-                            key = (cyc, dram, busiest, feed, tiles, fit[0])
-                            if len(ranked) < keep or key < ranked[-1][0]:
-                                ranked.append(
-                                    (
-                                        key,
-                                        Tiling(
-                                            transposed, order, bt, mt, kt, nt, pin[0], pin[1],
-                                            fit[0], cyc, dram, feed, busiest,
-                                        ),
-                                    )
-                                )  # fmt: skip
-                                ranked.sort(key=lambda kv: kv[0])
-                                del ranked[keep:]
-                        if not fitted_mt:
-                            break
-                        fitted_bt = True
-                    if not fitted_bt:
-                        break
-    return tuple(t for _, t in ranked)
+    grids = np.meshgrid(
+        np.array(b_sizes, dtype=np.int64),
+        np.array(_candidates(shape.m, gm, 8), dtype=np.int64),
+        np.array(_candidates(shape.k, gk, 8), dtype=np.int64),
+        np.array(_candidates(shape.n, gn, 8), dtype=np.int64),
+        np.array([0, 1]),  # order: 0 = "mn" (n inner), 1 = "nm" (m inner)
+        np.arange(len(pins)),
+        indexing="ij",
+    )
+    bt, mt, kt, nt, order_nm, pin_i = (g.ravel() for g in grids)
+    pin_a = np.array([p[0] for p in pins])[pin_i]
+    pin_b = np.array([p[1] for p in pins])[pin_i]
+    tb, tm, tk, tn = (
+        _vcdiv(shape.blocks, bt),
+        _vcdiv(shape.m, mt),
+        _vcdiv(shape.k, kt),
+        _vcdiv(shape.n, nt),
+    )
+    # footprint: distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
+    per_step = np.minimum(arr.count, tb * tm * tn)
+    inner = np.where(order_nm == 1, tm, tn)
+    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
+    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
+    a_need = np.zeros_like(bt) if a.on_chip else np.where(
+        pin_a, a_full, 2 * distinct_a * bt * mt * kt * a.bytes_per_element
+    )  # fmt: skip
+    b_need = np.zeros_like(bt) if b.on_chip else np.where(
+        pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
+    )  # fmt: skip
+    # outputs accumulate per array, double-buffered so one drains while the next accumulates
+    c_need = 2 * per_step * bt * mt * nt * budget.psum_bytes_per_element
+    c_need = np.where(c_need <= budget.acc_bytes, 0, c_need)
+    footprint = a_need + b_need + c_need
+    ok = footprint <= budget.sram_bytes
+    for need, part in (
+        (a_need, budget.part_a_bytes),
+        (b_need, budget.part_b_bytes),
+        (c_need, budget.part_c_bytes),
+    ):
+        if part is not None:
+            ok &= need <= part
+    if not ok.any():
+        return ()
+    bt, mt, kt, nt, order_nm, pin_a, pin_b = (
+        v[ok] for v in (bt, mt, kt, nt, order_nm, pin_a, pin_b)
+    )
+    tb, tm, tk, tn, footprint = tb[ok], tm[ok], tk[ok], tn[ok], footprint[ok]
+    cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
+    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
+    if arr.fold_model == "scalesim":
+        busiest = seq * (cycles + 1) - 1
+    else:
+        busiest = seq * cycles - (seq - 1) * fill
+    # with k untiled, the inner loop reuses the operand it does not index (DESIGN.md §5)
+    a_once = pin_a | ((tk == 1) & (order_nm == 0))
+    b_once = pin_b | ((tk == 1) & (order_nm == 1))
+    a_mem = a_full * a.dram_fraction + a.index_bytes
+    b_mem = b_full * b.dram_fraction + b.index_bytes
+    a_dram = 0 if a.on_chip else np.where(a_once, a_mem, a_mem * tn)
+    b_dram = 0 if b.on_chip else np.where(b_once, b_mem, b_mem * tm)
+    c_dram = 0 if c.on_chip else shape.blocks * shape.m * shape.n * c.bytes_per_element
+    dram = np.asarray(a_dram + b_dram + c_dram + np.zeros_like(bt), dtype=np.int64)
+    if arr.dataflow == "os":
+        fx, fy = bt * mt * kt * _vcdiv(nt, arr.cols), bt * kt * nt * _vcdiv(mt, arr.rows)
+    elif arr.dataflow == "ws":
+        fx, fy = bt * mt * kt * _vcdiv(nt, arr.cols), bt * kt * nt
+    else:
+        fx, fy = bt * mt * kt, bt * kt * nt * _vcdiv(mt, arr.cols)
+    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * tb * tm * tk * tn
+    if math.isinf(dram_bytes_per_cycle):
+        est = busiest
+    else:
+        # the first step's loads cannot overlap any compute (pipeline fill)
+        first = np.zeros_like(bt, dtype=np.float64)
+        if not a.on_chip:
+            first += distinct_a[ok] * bt * mt * kt * a.bytes_per_element * a.dram_fraction
+        if not b.on_chip:
+            first += distinct_b[ok] * bt * kt * nt * b.bytes_per_element * b.dram_fraction
+        est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
+        est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
+    tiles = tb * tm * tk * tn
+    # ties on the bound go to the better-balanced, then leaner mapping
+    order = np.lexsort((footprint, tiles, feed, busiest, dram, est))[:keep]
+    return tuple(
+        Tiling(
+            transposed,
+            "nm" if order_nm[i] else "mn",
+            int(bt[i]),
+            int(mt[i]),
+            int(kt[i]),
+            int(nt[i]),
+            bool(pin_a[i]),
+            bool(pin_b[i]),
+            int(footprint[i]),
+            int(est[i]),
+            int(dram[i]),
+            int(feed[i]),
+            int(busiest[i]),
+        )
+        for i in order
+    )
 
 
 @dataclass(frozen=True)

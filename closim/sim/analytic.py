@@ -1,15 +1,11 @@
 """The analytic engine: the trace in closed form (DESIGN.md §7).
 
-Operations (trace groups) run one after another. Within one, loads, compute and stores overlap
-(double buffering), so it takes
-
-    fill + latency + max(busiest array's compute + vector-unit work, remaining DRAM time) + drain
-
-where ``fill`` is the DRAM time of the loads before the first tile can start, ``drain`` that of the
-stores after the last tile ends, and DRAM time is bytes rounded up to whole bursts over the
-bandwidth. That is a lower bound on both compute and DRAM time, and equals the busiest array's
-compute with unlimited bandwidth; contention between arrays and back-pressure are what it does not
-see (the discrete-event engine does).
+Operations (trace groups) run one after another. Within one, tiles form a three-stage pipeline
+(load, compute, store; double buffering): per tile, the longer of its compute and the transfers
+that overlap it, plus the first load and the last store (see ``group_cycles``). The result is at
+least the DRAM time and the busiest array's compute, and equals the latter with unlimited
+bandwidth. Contention for SRAM space, back-pressure and overlap between independent operations are
+what it does not see (the discrete-event engine does).
 """
 
 from __future__ import annotations
@@ -43,19 +39,21 @@ def vector_cycles(ops: int, hw: Accelerator) -> int:
     return -(-ops // hw.vector_unit.lanes) if ops else 0
 
 
-def groups(trace: Trace) -> Iterator[tuple[int, list[TraceRow]]]:
-    """The trace's operations in order, each with its rows (rows of a group are contiguous,
-    except index rows appended right after their load)."""
+def groups(trace: Trace) -> Iterator[tuple[int, int, list[TraceRow]]]:
+    """The trace's operations in order: (group, trace id of its first row, its rows). The mapper
+    emits each operation's rows contiguously."""
     current: list[TraceRow] = []
     gid = None
-    for row in trace.rows:
+    start = 0
+    for rid, row in enumerate(trace.rows):
         if row.group != gid and current:
-            yield gid, current
+            yield gid, start, current
             current = []
+            start = rid
         gid = row.group
         current.append(row)
     if current:
-        yield gid, current
+        yield gid, start, current
 
 
 def group_work(rows: list[TraceRow], hw: Accelerator) -> int:
@@ -72,27 +70,74 @@ def group_work(rows: list[TraceRow], hw: Accelerator) -> int:
     return max(per_array.values(), default=0) + vec
 
 
-def group_cycles(rows: list[TraceRow], hw: Accelerator) -> tuple[int, int]:
-    """(cycles, critical compute cycles) of one operation."""
+def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tuple[int, int]:
+    """(cycles, critical compute cycles) of one operation whose first row has trace id
+    ``first_id``.
+
+    Per array ``a`` the tiles form a pipeline over the operation's lockstep steps ``i``: loads of
+    step ``i+1`` and stores of step ``i-1`` share the DRAM while step ``i`` computes, so
+    ``T_a = latency + L_0 + sum_i max(C_a,i, L_i+1 + S_i-1) + S_last``, with ``L``, ``S`` the
+    DRAM cycles (whole bursts; index decode counted with its load) of a step's loads and stores
+    and ``C_a,i`` the array's compute in the step. The operation takes ``max_a T_a``: never less
+    than its DRAM time or the busiest array's compute, and equal to the latter with unlimited
+    bandwidth.
+    """
     burst = hw.dram.burst_bytes
-    fill = drain = rest = 0
-    first_work = next((i for i, r in enumerate(rows) if r.op in ("compute", "vector")), len(rows))
-    last_work = max((i for i, r in enumerate(rows) if r.op in ("compute", "vector")), default=-1)
+    steps = _steps_from(rows, first_id)
+    n = max(steps, default=-1) + 1
+    loads = [0] * (n + 1)
+    stores = [0] * (n + 1)
+    compute: dict[int, list[int]] = {}
+    any_dram = False
+    for r, i in zip(rows, steps, strict=True):
+        moved = burst_bytes(r.dram_read_bytes, burst) + burst_bytes(r.dram_write_bytes, burst)
+        any_dram = any_dram or moved > 0
+        if r.op == "load":
+            loads[i] += moved
+        elif r.op == "store":
+            stores[i] += moved
+        elif r.op in ("compute", "vector"):
+            lane = r.array if r.op == "compute" else -1
+            compute.setdefault(lane, [0] * n)[i] += r.compute_cycles
+    load_c = [dram_cycles(b, hw) for b in loads]
+    store_c = [dram_cycles(b, hw) for b in stores]
+    for r, i in zip(rows, steps, strict=True):
+        if r.op == "load" and r.vector_ops:
+            load_c[i] += vector_cycles(r.vector_ops, hw)
+    lat = latency_cycles(hw) if any_dram else 0
+    if not compute:
+        return lat + sum(load_c) + sum(store_c), 0
+    totals = []
+    for per_step in compute.values():
+        t = lat + load_c[0]
+        for i in range(n):
+            t += max(per_step[i], load_c[i + 1] + (store_c[i - 1] if i else 0))
+        totals.append(t + store_c[n - 1])
+    return max(totals), group_work(rows, hw)
+
+
+def _steps_from(rows: list[TraceRow], first_id: int) -> list[int]:
+    step_of = [0] * len(rows)
+    step = -1
+    first_reader: dict[int, int] = {}
     for i, r in enumerate(rows):
-        nbytes = burst_bytes(r.dram_read_bytes, burst) + burst_bytes(r.dram_write_bytes, burst)
-        if i < first_work:
-            fill += nbytes
-        elif i > last_work:
-            drain += nbytes
-        else:
-            rest += nbytes
-    work = group_work(rows, hw)
-    lat = latency_cycles(hw) if (fill or rest) else 0
-    cycles = dram_cycles(fill, hw) + lat + max(work, dram_cycles(rest, hw)) + dram_cycles(drain, hw)
-    return cycles, work
+        if r.op == "vector" or (r.op == "compute" and r.array == 0):
+            step += 1
+        if r.op in ("compute", "vector"):
+            step_of[i] = max(step, 0)
+            for dep in r.depends_on:
+                first_reader.setdefault(dep - first_id, step_of[i])
+    for i, r in enumerate(rows):
+        if r.op == "load":
+            step_of[i] = first_reader.get(i, 0)
+        elif r.op == "store" and r.depends_on:
+            producer = r.depends_on[0] - first_id
+            if 0 <= producer < len(rows):
+                step_of[i] = step_of[producer]
+    return step_of
 
 
 def run(trace: Trace, hw: Accelerator) -> dict[int, tuple[int, int]]:
     """Plays ``trace`` in closed form: per group (operation), (cycles, critical compute cycles).
     Groups run one after another, so the step takes the sum of their cycles."""
-    return {gid: group_cycles(rows, hw) for gid, rows in groups(trace)}
+    return {gid: group_cycles(rows, hw, first) for gid, first, rows in groups(trace)}

@@ -13,16 +13,18 @@ Time is integer PE-clock cycles. Components:
   aside before its first load.
 * :class:`PEArray`: a ``simpy.Resource(capacity=1)`` per array, and one for the vector unit.
 
-Per array (and for the vector unit) a loader process walks that lane's tiles in trace order, takes
-a slot in a bounded ``simpy.Store`` queue (depth 1: one tile waits while one computes, i.e. double
-buffering), then issues the tile's loads; a compute process takes tiles from the queue, waits for
-their loads, computes, and starts the stores that follow. A tile starts only after the operations
+One DMA process issues the loads in trace order, each once its inputs exist, its lane's previous
+tile has started (double buffering: one tile loads while one computes) and the SRAM has room. Per
+array (and for the vector unit) a compute process runs the lane's tiles in trace order, each once
+its loads are in SRAM, and hands finished tiles through a bounded ``simpy.Store`` queue to a store
+process that writes outputs back. A tile starts only after the operations
 that produce its inputs (``after_groups``) are complete. Nothing is printed, nothing is random and
 no NumPy math runs here; the components count what they do.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -133,7 +135,8 @@ class Sram:
 
     def release(self, nbytes: int) -> None:
         """Gives ``nbytes`` (as reserved) back."""
-        self.free.put(min(nbytes, self.capacity_bytes))
+        if nbytes:
+            self.free.put(min(nbytes, self.capacity_bytes))
 
 
 class PEArray:
@@ -201,6 +204,17 @@ class _Engine:
         self.group_done = {g: self.env.event() for g in self.remaining}
         self.group_end: dict[int, int] = {}
         self.load_done = {rid: self.env.event() for rid in self.loads}
+        # double buffering: a tile's loads start once the lane's previous tile has started
+        self.started = {rid: self.env.event() for lane in self.lane_work.values() for rid in lane}
+        previous: dict[int, int] = {}
+        for work in self.lane_work.values():
+            for before, after in itertools.pairwise(work):
+                previous[after] = before
+        self.gate: dict[int, int] = {}
+        for rid in self.loads:
+            readers = [d for d in self.dependents[rid] if self.rows[d].op in ("compute", "vector")]
+            if readers and min(readers) in previous:
+                self.gate[rid] = previous[min(readers)]
 
     def _finish(self, rid: int) -> None:
         group = self.rows[rid].group
@@ -220,6 +234,8 @@ class _Engine:
         for rid in self.loads:
             row = self.rows[rid]
             yield self._after(row)
+            if rid in self.gate:
+                yield self.started[self.gate[rid]]
             if row.group != group:
                 group = row.group
                 want = self.live[group]
@@ -228,7 +244,8 @@ class _Engine:
                 elif want < resident:
                     self.sram.release(resident - want)
                 resident = want
-            yield self.sram.reserve(row.sram_hold_bytes)
+            if row.sram_hold_bytes:
+                yield self.sram.reserve(row.sram_hold_bytes)
             self.env.process(self._load(rid))
 
     def _load(self, rid: int):
@@ -265,6 +282,7 @@ class _Engine:
                         Interval(unit.name, "stall", ready, self.env.now, row.group, row.layer)
                     )
                 start = self.env.now
+                self.started[rid].succeed()
                 if row.compute_cycles:
                     yield self.env.timeout(row.compute_cycles)
             self.intervals.append(

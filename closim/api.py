@@ -101,7 +101,7 @@ def _timing(
     played = des.run(trace, hw)
     timing: dict[int, tuple[int, int]] = {}
     done = 0
-    for gid, rows in analytic.groups(trace):
+    for gid, _, rows in analytic.groups(trace):
         end = max(done, played.group_end[gid])
         timing[gid] = (end - done, analytic.group_work(rows, hw))
         done = end

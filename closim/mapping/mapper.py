@@ -15,6 +15,7 @@ from closim.mapping.lowering import Gemm, Program, VectorOp
 from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.systolic import FoldPlan
 from closim.mapping.tiling import (
+    TILE_TOLERANCE,
     ArraySpec,
     Budget,
     GemmShape,
@@ -266,16 +267,17 @@ def _map_gemm(
     # walking a candidate costs time per tile: the estimate's favourite is always walked, the
     # runners-up only when they are small enough
     options = options[:1] + [t for t in options[1:] if _tile_count(g, t) <= EXACT_RANKING_TILES]
-    best: tuple | None = None
+    walked = []
     for tiling in options:
         candidate = Trace()
         _emit_gemm(candidate, program, hw, arr, g, i, tiling, operands, fills, after)
         cycles, _ = group_cycles(candidate.rows, hw)
         mapping = candidate.mappings[0]
-        key = (cycles, mapping["dram_read_bytes"] + mapping["dram_write_bytes"], tiling.rank)
-        if best is None or key < best[0]:
-            best = (key, candidate)
-    trace.extend(best[1])
+        moved = mapping["dram_read_bytes"] + mapping["dram_write_bytes"]
+        walked.append((cycles, mapping["tiles"], moved, tiling.rank, candidate))
+    fastest = min(w[0] for w in walked)
+    near = [w for w in walked if w[0] <= fastest * (1 + TILE_TOLERANCE)]
+    trace.extend(min(near, key=lambda w: w[1:4])[-1])
 
 
 #: Runner-up tilings with more tiles than this are not walked: the estimate decides.

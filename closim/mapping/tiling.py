@@ -209,6 +209,10 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
+#: Relative slack within which the mapper prefers fewer tiles to a faster estimate.
+TILE_TOLERANCE = 0.02
+
+
 @lru_cache(maxsize=4096)
 def search(
     shape: GemmShape,
@@ -327,8 +331,11 @@ def search(
         est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
         est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
     tiles = tb * tm * tk * tn
-    # ties on the bound go to the better-balanced, then leaner mapping
-    order = np.lexsort((footprint, tiles, feed, busiest, dram, est))[:keep]
+    # Within TILE_TOLERANCE of the fastest estimate, fewer and larger tiles win: the model has no
+    # per-transfer overhead, so it would otherwise shave a fill's worth of cycles with thousands
+    # of tiny tiles, a trace that costs more to simulate than the gain it claims.
+    near = est <= est.min() * (1 + TILE_TOLERANCE)
+    order = np.lexsort((footprint, feed, busiest, dram, est, tiles, ~near))[:keep]
     return tuple(
         Tiling(
             transposed,

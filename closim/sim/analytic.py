@@ -76,9 +76,10 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
 
     Per array ``a`` the tiles form a pipeline over the operation's lockstep steps ``i``: loads of
     step ``i+1`` and stores of step ``i-1`` share the DRAM while step ``i`` computes, so
-    ``T_a = latency + L_0 + sum_i max(C_a,i, L_i+1 + S_i-1) + S_last``, with ``L``, ``S`` the
-    DRAM cycles (whole bursts; index decode counted with its load) of a step's loads and stores
-    and ``C_a,i`` the array's compute in the step. The operation takes ``max_a T_a``: never less
+    ``T_a = latency + L_0 + sum_i max(C_a,i, latency + L_i+1 + S_i-1) + S_last``, with ``L``,
+    ``S`` the DRAM cycles (whole bursts; index decode counted with its load) of a step's loads and
+    stores and ``C_a,i`` the array's compute in the step (double buffering exposes the read
+    latency of every step that loads). The operation takes ``max_a T_a``: never less
     than its DRAM time or the busiest array's compute, and equal to the latter with unlimited
     bandwidth.
     """
@@ -107,11 +108,14 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
     lat = latency_cycles(hw) if any_dram else 0
     if not compute:
         return lat + sum(load_c) + sum(store_c), 0
+    # with two buffers a step's loads start when the previous step starts, so every step that
+    # loads waits out the read latency too
+    ahead = [c + (lat if c else 0) for c in load_c]
     totals = []
     for per_step in compute.values():
         t = lat + load_c[0]
         for i in range(n):
-            t += max(per_step[i], load_c[i + 1] + (store_c[i - 1] if i else 0))
+            t += max(per_step[i], ahead[i + 1] + (store_c[i - 1] if i else 0))
         totals.append(t + store_c[n - 1])
     return max(totals), group_work(rows, hw)
 

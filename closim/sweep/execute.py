@@ -1,0 +1,455 @@
+"""Running a sweep: resolve every point in the driver, skip the points already stored, run the rest
+in-process or on Dask workers, and commit each result as it finishes.
+
+A point's key is the sha256 of the canonical JSON of its resolved config (the validated hw and
+workload records, engine, mode, ``compare``) and closim's version: two sweeps that reach the same
+config share its result, and a changed config file changes the key. Only the driver writes the
+store, so workers need nothing but closim and the task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import closim
+from closim.api import Result, simulate
+from closim.config.compose import compose
+from closim.config.loader import load_hw, load_workload
+from closim.errors import ConfigError
+from closim.hw import Accelerator
+from closim.report.results import RATIO_KEYS, result_dict
+from closim.sweep.spec import Point, SweepSpec, load_sweep
+from closim.sweep.store import Record, Store
+from closim.workload import Workload
+
+Progress = Callable[[int, int, int], None]
+_DENSE_CACHE_SIZE = 128
+_ATTEMPTS = 3  # submissions of one point to Dask before its failure to return is stored
+_dense_cache: dict[str, dict[str, Any]] = {}  # per process: a compare sweep's dense baselines
+
+
+@dataclass
+class SweepOutcome:
+    """What ``run_sweep`` did. ``failed`` lists (point id, error) of every failed point of the
+    sweep, stored by this run or an earlier one."""
+
+    total: int
+    ran: int
+    skipped: int
+    failed: list[tuple[str, str]]
+    db_path: Path
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to run one point: resolved records and run settings."""
+
+    key: str
+    hw: Accelerator
+    workload: Workload
+    engine: str
+    mode: str
+    compare: bool
+
+
+@dataclass
+class Resolved:
+    """A point with its key and either its task or the error that kept it from resolving."""
+
+    point: Point
+    key: str
+    task: Task | None = None
+    error: str | None = None
+    config: dict[str, Any] | None = None
+
+    @property
+    def point_id(self) -> str:
+        """``3f2a9c1b4d5e [hw.pe_array.rows=64]``: the key's prefix and the axes' values."""
+        label = self.point.label
+        return f"{self.key[:12]} [{label}]" if label else self.key[:12]
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no spaces: equal data, equal text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def _sha256(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def resolved_config(hw: Accelerator, workload: Workload) -> dict[str, Any]:
+    """The validated hw and workload records as plain dicts (what a point's key hashes)."""
+    return json.loads(
+        canonical_json({"hw": dataclasses.asdict(hw), "workload": dataclasses.asdict(workload)})
+    )
+
+
+def point_key(
+    hw: Accelerator, workload: Workload, engine: str, mode: str, compare: bool = False
+) -> str:
+    """The store key of a resolved point: sha256 (hex) of its config, run settings and closim's
+    version."""
+    return _sha256(
+        {
+            **resolved_config(hw, workload),
+            "engine": engine,
+            "mode": mode,
+            "compare": compare,
+            "closim": closim.__version__,
+        }
+    )
+
+
+def _error_text(err: BaseException) -> str:
+    """One line for the store: an override's ConfigError without its ``--set`` source."""
+    if isinstance(err, ConfigError):
+        if err.source == "--set":
+            return ": ".join(p for p in (err.key_path, err.message) if p)
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def resolve_point(spec: SweepSpec, point: Point) -> Resolved:
+    """Loads the point's hw and workload with its overrides. A value the configs reject makes a
+    failed point, keyed by the base files' data and the overrides (so a fixed file re-runs it)."""
+    try:
+        hw = load_hw(spec.hw, point.hw_set or None)
+        workload = load_workload(spec.workload, point.workload_set or None)
+    except ConfigError as err:
+        key = _sha256(
+            {
+                "unresolved": {
+                    "hw": compose(spec.hw).data,
+                    "workload": compose(spec.workload).data,
+                    "hw_set": point.hw_set,
+                    "workload_set": point.workload_set,
+                },
+                "engine": point.engine,
+                "mode": point.mode,
+                "compare": spec.compare,
+                "closim": closim.__version__,
+            }
+        )
+        return Resolved(point, key, error=_error_text(err))
+    mode = point.mode or workload.mode
+    key = point_key(hw, workload, point.engine, mode, spec.compare)
+    task = Task(key, hw, workload, point.engine, mode, spec.compare)
+    return Resolved(point, key, task=task, config=resolved_config(hw, workload))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "in-process"
+
+
+def _run_extra(hw: Accelerator, workload: Workload, engine: str, mode: str) -> dict[str, Any]:
+    """Columns known before simulating: names, settings and the hw's roofs."""
+    return {
+        "hw": hw.name,
+        "workload": workload.name,
+        "engine": engine,
+        "mode": mode,
+        "batch": workload.batch,
+        "dense_params": sum(layer.in_features * layer.out_features for layer in workload.layers),
+        "peak_macs_per_cycle": hw.total_pes,
+        "dram_bytes_per_cycle": hw.dram_bytes_per_cycle,
+    }
+
+
+def _dense_totals(task: Task) -> dict[str, Any]:
+    """Totals of the point's workload with every layer dense, cached per process (a compare
+    sweep over topologies shares one baseline per hw)."""
+    dense = task.workload.densified()
+    if dense == task.workload:
+        return {}
+    key = point_key(task.hw, dense, task.engine, task.mode)
+    if key not in _dense_cache:
+        if len(_dense_cache) >= _DENSE_CACHE_SIZE:
+            _dense_cache.pop(next(iter(_dense_cache)))
+        result = simulate(task.hw, dense, engine=task.engine, mode=task.mode)
+        _dense_cache[key] = result_dict(result)["totals"]
+    return _dense_cache[key]
+
+
+def _summarize(task: Task, result: Result, extra: dict[str, Any]) -> dict[str, Any]:
+    data = result_dict(result)
+    totals = data["totals"]
+    params = sum(layer["params"] for layer in data["layers"])
+    dram_bytes = totals["dram_read_bytes"] + totals["dram_write_bytes"]
+    extra["params"] = params
+    extra["compression"] = extra["dense_params"] / params if params else None
+    extra["arithmetic_intensity"] = totals["macs"] / dram_bytes if dram_bytes else None
+    extra["macs_per_cycle"] = totals["macs"] / totals["cycles"] if totals["cycles"] else None
+    if task.compare:
+        dense = _dense_totals(task) or totals
+        extra["dense"] = dense
+        extra["ratios"] = {
+            key: (totals[key] / dense[key] if dense[key] else None) for key in RATIO_KEYS
+        }
+    return {
+        "status": "ok",
+        "error": None,
+        "totals": totals,
+        "layers": data["layers"],
+        "extra": extra,
+    }
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Simulates one point (in a worker or in-process). Never raises: an error in the point is
+    returned as ``status: failed`` with its message. Keys: status, error, totals, layers, extra,
+    meta (started, finished, wall_s, host, pid, worker)."""
+    started, clock = _now(), time.perf_counter()
+    extra = _run_extra(task.hw, task.workload, task.engine, task.mode)
+    try:
+        result = simulate(task.hw, task.workload, engine=task.engine, mode=task.mode)
+        outcome = _summarize(task, result, extra)
+    except Exception as exc:  # a bad point must not stop the sweep; its message is stored
+        outcome = {
+            "status": "failed",
+            "error": _error_text(exc),
+            "totals": None,
+            "layers": None,
+            "extra": extra,
+        }
+    outcome["meta"] = {
+        "started": started,
+        "finished": _now(),
+        "wall_s": time.perf_counter() - clock,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "worker": _worker_name(),
+    }
+    return outcome
+
+
+@dataclass
+class _Driver:
+    """State of one run: commits finished points and reports progress."""
+
+    spec: SweepSpec
+    store: Store
+    total: int
+    on_progress: Progress | None
+    ran: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: list[tuple[int, str, str]] = field(default_factory=list)  # (index, id, error)
+
+    def progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total, len(self.failed))
+
+    def already_stored(self, res: Resolved) -> bool:
+        """True (and counted as skipped) when another process stored the point meanwhile."""
+        stored = self.store.get(res.key)
+        if stored is None:
+            return False
+        self.skip(res, stored)
+        self.progress()
+        return True
+
+    def skip(self, res: Resolved, stored: tuple[str, str | None]) -> None:
+        self.skipped += 1
+        self.done += 1
+        if stored[0] == "failed":
+            self.failed.append((res.point.index, res.point_id, stored[1] or ""))
+
+    def commit(self, res: Resolved, outcome: dict[str, Any]) -> None:
+        meta = dict(outcome["meta"])
+        meta["closim_version"] = closim.__version__
+        meta["sweep_file"] = self.spec.source
+        record = Record(
+            key=res.key,
+            sweep=self.spec.name,
+            point_index=res.point.index,
+            axes=res.point.axes,
+            status=outcome["status"],
+            error=outcome["error"],
+            totals=outcome["totals"],
+            extra=outcome["extra"],
+            layers=outcome["layers"],
+            config=res.config,
+            meta=meta,
+        )
+        self.store.insert(record)
+        self.ran += 1
+        self.done += 1
+        if outcome["status"] == "failed":
+            self.failed.append((res.point.index, res.point_id, outcome["error"] or ""))
+        self.progress()
+
+
+def _unresolved_outcome(res: Resolved) -> dict[str, Any]:
+    now = _now()
+    meta = {"started": now, "finished": now, "wall_s": 0.0, "host": socket.gethostname(),
+            "pid": os.getpid(), "worker": "driver"}  # fmt: skip
+    extra = {"engine": res.point.engine, "mode": res.point.mode}
+    return {"status": "failed", "error": res.error, "totals": None, "layers": None,
+            "extra": extra, "meta": meta}  # fmt: skip
+
+
+def _run_local(driver: _Driver, todo: list[Resolved]) -> None:
+    for res in todo:
+        if driver.already_stored(res):
+            continue
+        driver.commit(res, run_task(res.task) if res.task else _unresolved_outcome(res))
+
+
+def _dask_client(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
+    """(client, cluster): a client of ``scheduler``, or of a new LocalCluster of ``workers``
+    single-threaded processes (cluster None when the scheduler is the user's)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot reach the Dask scheduler: {exc} (got {scheduler!r})", source="--scheduler"
+            ) from None
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+def _run_dask(
+    driver: _Driver, todo: list[Resolved], workers: int | None, scheduler: str | None
+) -> None:
+    """Submits points to Dask a window at a time (so that a point another process stores
+    meanwhile is skipped, not re-run) and commits each as it completes. A point whose result is
+    lost with its worker is resubmitted; one that keeps killing workers (``KilledWorker``) or
+    cannot be fetched after ``_ATTEMPTS`` tries is stored as failed."""
+    from distributed import KilledWorker, as_completed
+
+    client, cluster = _dask_client(workers, scheduler)
+    try:
+        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+        window = max(4, 2 * max(threads, workers or 1))
+        pending: Iterator[Resolved] = iter(todo)
+        running: dict[str, Resolved] = {}
+        attempts: dict[str, int] = {}
+        finished = as_completed()
+
+        def submit(res: Resolved) -> None:
+            attempts[res.key] = attempts.get(res.key, 0) + 1
+            name = f"closim-point-{res.key[:16]}-{uuid.uuid4().hex[:8]}"
+            future = client.submit(run_task, res.task, key=name, pure=False)
+            running[future.key] = res
+            finished.add(future)
+
+        def submit_more() -> None:
+            while len(running) < window:
+                res = next(pending, None)
+                if res is None:
+                    return
+                if driver.already_stored(res):
+                    continue
+                if res.task is None:
+                    driver.commit(res, _unresolved_outcome(res))
+                    continue
+                submit(res)
+
+        submit_more()
+        for future in finished:
+            res = running.pop(future.key)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # not the point's own error: run_task returns those
+                if not isinstance(exc, KilledWorker) and attempts[res.key] < _ATTEMPTS:
+                    submit(res)  # e.g. its result was lost with a worker before it was fetched
+                    continue
+                outcome = _unresolved_outcome(res)
+                outcome["error"] = _error_text(exc)
+                outcome["meta"]["worker"] = "dask"
+            finally:
+                future.release()
+            driver.commit(res, outcome)
+            submit_more()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_sweep(
+    spec: SweepSpec | str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    db: str | Path | None = None,
+    on_progress: Progress | None = None,
+) -> SweepOutcome:
+    """Runs every point of ``spec`` not yet in the store and commits each as it finishes.
+
+    ``workers=1``: in this process; ``None`` or more: a local Dask cluster of that many
+    processes (default: one per CPU); ``scheduler="tcp://host:8786"``: an existing Dask
+    scheduler. ``db``: the SQLite store (default: the sweep file's ``db``, else
+    ``<sweep-stem>.sqlite`` next to it). ``on_progress(done, total, failed)`` is called once at
+    the start (points already stored count as done) and after every finished point.
+    """
+    if not isinstance(spec, SweepSpec):
+        spec = load_sweep(spec)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"needs at least 1 worker (got {workers})", source="--workers")
+    unique: dict[str, Resolved] = {}
+    for point in spec.points():
+        res = resolve_point(spec, point)
+        unique.setdefault(res.key, res)  # two axis values may resolve to one config
+    db_path = Path(db) if db is not None else spec.db
+    with Store(db_path) as store:
+        driver = _Driver(spec, store, len(unique), on_progress)
+        stored = store.statuses(unique)
+        todo = []
+        for key, res in unique.items():
+            if key in stored:
+                driver.skip(res, stored[key])
+            else:
+                todo.append(res)
+        driver.progress()
+        if todo:
+            if scheduler is None and workers == 1:
+                _run_local(driver, todo)
+            else:
+                _run_dask(driver, todo, workers, scheduler)
+        return SweepOutcome(
+            total=driver.total,
+            ran=driver.ran,
+            skipped=driver.skipped,
+            failed=[(pid, err) for _, pid, err in sorted(driver.failed)],
+            db_path=db_path,
+        )

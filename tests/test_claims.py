@@ -1,0 +1,374 @@
+"""closim.claims: PASS/FAIL logic against values computed independently of the simulator, file
+validation with key paths, the results-store cache, training claims, and the claims table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import closim.api
+import closim.sweep.execute
+from closim import load_hw, load_workload, simulate
+from closim.claims import SIM_METRICS, ClaimResult, evaluate_claims, load_claims
+from closim.errors import ConfigError
+from closim.report.claims_table import render_claims
+from closim.report.results import flatten, result_dict
+from closim.topology import plan_layer
+from closim.train import train_topologies
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOS = {"kind": "clos", "r": 16, "m": 16}
+DENSE_WL = """\
+batch: 4
+mode: inference
+layers:
+  a: {in_features: 256, out_features: 256, topology: dense}
+  b: {in_features: 256, out_features: 256, topology: dense}
+"""
+CLOS_WL = """\
+extends: wl-dense.yaml
+layers:
+  a: {topology: {kind: clos, r: 16, m: 16}}
+  b: {topology: {kind: clos, r: 16, m: 16}}
+"""
+TRAIN_WL = """\
+batch: 8
+mode: training
+optimizer: adam
+layers:
+  a: {in_features: 100, out_features: 64, topology: dense}
+  b: {in_features: 64, out_features: 64, topology: dense}
+  c: {in_features: 64, out_features: 100, topology: dense}
+"""
+
+
+def weight_bytes(spec: object, hw: str) -> int:
+    """Weight bytes of the two 256 x 256 layers, from the plan and the hw's width alone."""
+    width = load_hw(hw).widths.weights_bytes
+    return 2 * plan_layer(spec, 256, 256).num_params * width
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "wl-dense.yaml").write_text(DENSE_WL)
+    (tmp_path / "wl-clos.yaml").write_text(CLOS_WL)
+    (tmp_path / "wl-train.yaml").write_text(TRAIN_WL)
+    return tmp_path
+
+
+RUNS = {
+    "clos": {"hw": "scalesim-32x32", "workload": "wl-clos.yaml"},
+    "dense": {"hw": "scalesim-32x32", "workload": "wl-dense.yaml"},
+}
+
+
+def write_claims(folder: Path, claims: list[dict[str, Any]], name: str = "c.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump({"claims": claims}, sort_keys=False))
+    return path
+
+
+def claim(id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": id, "text": f"claim {id}", "source": "test", "runs": RUNS, **fields}
+
+
+def run(folder: Path, claims: list[dict[str, Any]], **kw: Any) -> list[ClaimResult]:
+    return evaluate_claims(load_claims(write_claims(folder, claims)), **kw)
+
+
+def test_ratio_and_value_verdicts_follow_independent_truth(folder: Path) -> None:
+    clos, dense = weight_bytes(CLOS, "scalesim-32x32"), weight_bytes("dense", "scalesim-32x32")
+    truth = clos / dense  # 0.1875
+    ratio = {"metric": "weight_bytes", "ratio": ["clos", "dense"]}
+    results = run(
+        folder,
+        [
+            claim("r-at-most-pass", **ratio, at_most=truth * 1.001),
+            claim("r-at-most-fail", **ratio, at_most=truth * 0.999),
+            claim("r-at-least-pass", **ratio, at_least=truth * 0.999),
+            claim("r-at-least-fail", **ratio, at_least=truth * 1.001),
+            claim("r-between-pass", **ratio, between=[truth * 0.99, truth * 1.01]),
+            claim("r-between-fail", **ratio, between=[truth * 1.01, 1.0]),
+            claim("r-below-fail-at-equality", **ratio, below=truth),
+            claim("r-above-pass", **ratio, above=truth * 0.999),
+            claim("v-pass", metric="weight_bytes", value="dense", between=[dense, dense]),
+            claim("v-fail", metric="weight_bytes", value="clos", at_least=clos + 1),
+            claim(
+                "d-within-pass",
+                metric="weight_bytes",
+                difference=["clos", "dense"],
+                within=dense - clos,
+            ),
+            claim(
+                "d-within-fail",
+                metric="weight_bytes",
+                difference=["clos", "dense"],
+                within=dense - clos - 1,
+            ),
+            claim("amdahl-pass", **ratio, amdahl_fraction=0.5, at_least=0.999 / (0.5 + truth / 2)),
+            claim("amdahl-fail", **ratio, amdahl_fraction=0.5, at_least=1.001 / (0.5 + truth / 2)),
+        ],
+    )
+    for r in results:
+        assert r.verdict == ("PASS" if "pass" in r.id else "FAIL"), (r.id, r.measured, r.detail)
+    by_id = {r.id: r for r in results}
+    assert by_id["r-at-most-pass"].measured == pytest.approx(truth)
+    assert by_id["d-within-pass"].measured == pytest.approx(clos - dense)
+    assert by_id["amdahl-pass"].measured == pytest.approx(1 / (0.5 + truth / 2))
+    assert f"clos {clos:,}" in by_id["r-at-most-pass"].detail
+    assert by_id["r-at-most-pass"].expected == "weight_bytes clos/dense <= 0.1877"
+
+
+def test_checks_must_all_hold(folder: Path) -> None:
+    clos = weight_bytes(CLOS, "scalesim-32x32")
+    ok = {"metric": "weight_bytes", "value": "clos", "at_most": clos}
+    bad = {"metric": "index_bytes", "value": "clos", "at_least": 1}
+    results = run(folder, [claim("both", checks=[ok, bad]), claim("one", checks=[ok, ok])])
+    assert [r.verdict for r in results] == ["FAIL", "PASS"]
+    assert results[0].measured == clos  # the first check's measurement
+    assert "fails: index_bytes clos >= 1" in results[0].detail
+
+
+def test_across_counts_accelerators(folder: Path) -> None:
+    """weight_bytes of the Clos MLP is 1 byte per weight on edge-npu and 2 on tpu-v4: a bound
+    between the two holds on exactly one of them."""
+    hws = ["edge-npu", "tpu-v4"]
+    one, two = (weight_bytes(CLOS, hw) for hw in hws)
+    assert two == 2 * one
+    runs = {"clos": {"workload": "wl-clos.yaml"}}
+    check = {"metric": "weight_bytes", "at_most": (one + two) / 2}
+    results = run(
+        folder,
+        [
+            claim("one-of-two", runs=runs, across={"hw": hws, "at_least": 1}, **check),
+            claim("all", runs=runs, across={"hw": hws}, **check),
+        ],
+    )
+    assert [r.verdict for r in results] == ["PASS", "FAIL"]
+    assert [r.measured for r in results] == [1.0, 1.0]
+    assert "edge-npu: weight_bytes" in results[0].detail and "tpu-v4" in results[0].detail
+    assert results[1].expected.endswith("on >= 2 of 2 hw")
+
+
+def test_layer_metrics_and_nested_keys(folder: Path) -> None:
+    per_layer = weight_bytes(CLOS, "scalesim-32x32") // 2
+    results = run(
+        folder,
+        [
+            claim("layer", metric="layers.a.weight_bytes", value="clos", between=[per_layer] * 2),
+            claim("nested", metric="traffic_bytes.dram.indices", value="clos", at_most=0),
+            claim("no-layer", metric="layers.zz.weight_bytes", value="clos", at_least=0),
+        ],
+    )
+    assert [r.verdict for r in results] == ["PASS", "PASS", "FAIL"]
+    assert "no layer 'zz'" in results[2].detail
+
+
+def count_simulations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    real = closim.api.simulate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(closim.api, "simulate", counting)
+    monkeypatch.setattr(closim.sweep.execute, "simulate", counting)
+    return calls
+
+
+def test_second_evaluation_simulates_nothing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_simulations(monkeypatch)
+    claims = [
+        claim("size", metric="weight_bytes", ratio=["clos", "dense"], at_most=0.2),
+        # the same runs again: simulated once per evaluation
+        claim("cycles", metric="cycles", ratio=["clos", "dense"], at_most=10),
+    ]
+    path = write_claims(folder, claims)
+    first = evaluate_claims(load_claims(path))
+    assert calls[0] == 2
+    assert (folder / "c.sqlite").is_file()  # default: next to the claims file
+    second = evaluate_claims(load_claims(path))
+    assert calls[0] == 2
+    assert first == second
+    elsewhere = evaluate_claims(load_claims(path), db=folder / "other.sqlite")
+    assert calls[0] == 4 and elsewhere == first
+    # a sweep's store can be read back: the claims' runs are ordinary points
+    from closim.sweep import load_results
+
+    frame = load_results(folder / "c.sqlite")
+    assert sorted(frame["run"]) == ["clos", "dense"]
+    assert set(frame["status"]) == {"ok"}
+
+
+def test_a_changed_config_is_simulated_again(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_simulations(monkeypatch)
+    base = claim("size", metric="weight_bytes", ratio=["clos", "dense"], at_most=0.2)
+    run(folder, [base])
+    assert calls[0] == 2
+    runs = {**RUNS, "dense": {**RUNS["dense"], "set": ["workload.batch=8"]}}
+    run(folder, [{**base, "runs": runs}])
+    assert calls[0] == 3
+
+
+def test_a_failed_run_is_a_fail_with_its_reason(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(closim.sweep.execute, "simulate", broken)
+    (result,) = run(folder, [claim("x", metric="cycles", ratio=["clos", "dense"], at_most=1)])
+    assert (result.verdict, result.measured) == ("FAIL", None)
+    assert "boom" in result.detail
+
+
+def test_training_claim_matches_training_directly(folder: Path) -> None:
+    training = {
+        "workload": "wl-train.yaml",
+        "topologies": {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"},
+        "epochs": 3,
+        "folds": 2,
+        "seeds": 1,
+    }
+    base = {"id": "acc", "text": "t", "source": "s", "training": training}
+    results = run(
+        folder,
+        [
+            {**base, "id": "diff", "metric": "accuracy", "difference": ["clos", "dense"],
+             "within": 50},
+            {**base, "id": "spread", "metric": "accuracy", "difference": ["clos", "dense"],
+             "within_spread": True},
+            {**base, "id": "floor", "metric": "accuracy", "value": "dense", "at_least": 101},
+        ],
+    )  # fmt: skip
+    clos, dense = train_topologies(
+        load_workload(folder / "wl-train.yaml"),
+        [{"kind": "clos", "r": 8, "m": 8}, "dense"],
+        epochs=3,
+        folds=2,
+        seeds=1,
+    )
+    diff = 100 * (clos.accuracy - dense.accuracy)
+    spread = 100 * min(clos.accuracy_std, dense.accuracy_std)
+    assert results[0].measured == pytest.approx(diff)
+    assert results[0].verdict == "PASS"
+    assert results[1].verdict == ("PASS" if abs(diff) <= spread else "FAIL")
+    assert results[2].verdict == "FAIL"  # accuracy is in percent, never above 100
+    assert results[2].measured == pytest.approx(100 * dense.accuracy)
+
+
+def bad(folder: Path, claims: list[dict[str, Any]]) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        load_claims(write_claims(folder, claims))
+    assert err.value.source == "c.yaml" or err.value.source.endswith("c.yaml")
+    return err.value
+
+
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        ({"metrc": "cycles"}, "claims.0.metrc", "did you mean 'metric'"),
+        ({"metric": "cycels", "ratio": ["clos", "dense"], "at_most": 1}, "claims.0.metric",
+         "did you mean 'cycles'"),
+        ({"metric": "cycles", "ratio": ["clos", "dens"], "at_most": 1}, "claims.0.ratio.1",
+         "did you mean 'dense'"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"]}, "claims.0.at_most",
+         "expectation is missing"),
+        ({"metric": "cycles", "at_most": 1}, "claims.0.value", "say what to measure"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "between": [2, 1]}, "claims.0.between",
+         "low <= high"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": "x"}, "claims.0.at_most",
+         "expected a number"),
+        ({"metric": "cycles", "difference": ["clos", "dense"], "within_spread": True},
+         "claims.0.within_spread", "needs training"),
+        ({"metric": "cycles", "value": "clos", "amdahl_fraction": 0.5, "at_most": 1},
+         "claims.0.amdahl_fraction", "needs ratio"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "checks": [{"metric": "cycles", "value": "clos", "at_most": 1}]}, "claims.0.metric",
+         "not both"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "across": {"hw": ["tpu-v4"], "at_least": 2}}, "claims.0.across.at_least",
+         "at most the 1"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "runs": {"clos": {"hw": "tpu-v4", "workload": "wl-clos.yaml", "engine": "dse"}}},
+         "claims.0.runs.clos.engine", "did you mean 'des'"),
+    ],
+)  # fmt: skip
+def test_bad_claim_files_name_the_key(
+    folder: Path, fields: dict[str, Any], key: str, words: str
+) -> None:
+    err = bad(folder, [claim("x", **fields)])
+    assert err.key_path == key, str(err)
+    assert words in str(err)
+
+
+def test_bad_references_and_overrides_name_the_key(folder: Path) -> None:
+    check = {"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1}
+    err = bad(folder, [claim("x", **check), claim("x", **check)])
+    assert err.key_path == "claims.1.id" and "unique" in str(err)
+    runs = {**RUNS, "dense": {"hw": "tpu-v9", "workload": "wl-dense.yaml"}}
+    err = bad(folder, [claim("x", **check, runs=runs)])
+    assert err.key_path == "claims.0.runs.dense.hw" and "did you mean 'tpu-v4'" in str(err)
+    runs = {**RUNS, "dense": {**RUNS["dense"], "set": ["hw.pe_array.rows=-3"]}}
+    err = bad(folder, [claim("x", **check, runs=runs)])
+    assert err.key_path == "claims.0.runs.dense.set" and "hw.pe_array.rows" in str(err)
+    runs = {**RUNS, "dense": {**RUNS["dense"], "set": {"sw.batch": 3}}}
+    err = bad(folder, [claim("x", **check, runs=runs)])
+    assert err.key_path == "claims.0.runs.dense.set" and "hw. or workload." in str(err)
+    runs = {**RUNS, "dense": {"workload": "wl-dense.yaml"}}
+    err = bad(folder, [claim("x", **check, runs=runs)])
+    assert err.key_path == "claims.0.runs.dense.hw"
+    err = bad(folder, [{"id": "x", "text": "t", "source": "s", "metric": "cycles",
+                        "at_most": 1}])  # fmt: skip
+    assert "either runs" in str(err) and "neither" in str(err)
+
+
+def test_a_training_topology_that_does_not_fit_is_named(folder: Path) -> None:
+    training = {"workload": "wl-train.yaml", "topologies": {"odd": {"kind": "clos", "r": 7}}}
+    err = bad(
+        folder,
+        [{"id": "x", "text": "t", "source": "s", "training": training, "metric": "accuracy",
+          "at_least": 50}],
+    )  # fmt: skip
+    assert err.key_path == "claims.0.training.topologies.odd" and "r=7" in str(err)
+    err = bad(
+        folder,
+        [{"id": "x", "text": "t", "source": "s", "training": {**training, "topologies":
+          {"d": "dense"}}, "metric": "cycles", "at_least": 50}],
+    )  # fmt: skip
+    assert err.key_path == "claims.0.metric" and "accuracy" in str(err)
+
+
+def test_not_a_claims_file(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="a workload, but a claims file"):
+        load_claims(folder / "wl-dense.yaml")
+
+
+def test_bundled_claim_files_load() -> None:
+    for name in ("closnets", "monarch"):
+        claims = load_claims(ROOT / "claims" / f"{name}.yaml")
+        assert claims.claims and all(c.source for c in claims.claims)
+        assert claims.db == ROOT / "claims" / f"{name}.sqlite"
+
+
+def test_sim_metrics_are_the_totals_keys() -> None:
+    hw = load_hw("scalesim-32x32")
+    totals = result_dict(simulate(hw, load_workload("gemm")))["totals"]
+    assert set(SIM_METRICS) == set(flatten(totals))
+
+
+def test_render_claims() -> None:
+    results = [
+        ClaimResult("a", "text a", "src", "cycles x/y < 1", 0.5, "PASS", "cycles: x 1, y 2"),
+        ClaimResult("b", "text b", "src", "cycles x/y < 1", None, "FAIL", "run y failed"),
+    ]
+    data = json.loads(render_claims(results, "json"))
+    assert [set(c) >= {"id", "text", "expected", "measured", "verdict"} for c in data["claims"]]
+    assert data["claims"][1]["measured"] is None
+    table = render_claims(results, "table")
+    assert "1 of 2 hold" in table and "PASS" in table and "n/a" in table

@@ -1,0 +1,215 @@
+"""closim.train: the MLP's math (gradients vs finite differences), learning, seeding, topologies,
+errors, and the train table."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from closim.errors import ConfigError
+from closim.report.train_table import render_train
+from closim.topology import plan_layer
+from closim.train import Mlp, MlpLayer, TrainResult, describe_spec, mlp_layers, train_topologies
+from closim.workload import LayerSpec, Workload
+
+CLOS8 = {"kind": "clos", "r": 8, "m": 8}
+
+
+def workload(hidden: object = "dense", width: int = 64, optimizer: str = "adam") -> Workload:
+    """A 3-layer MLP (the first and last layers' outer widths are replaced by the data's)."""
+    layers = (
+        LayerSpec("fc1", 100, width),
+        LayerSpec("fc2", width, width, hidden),
+        LayerSpec("fc3", width, 100),
+    )
+    return Workload(name="tiny", batch=8, layers=layers, mode="training", optimizer=optimizer)
+
+
+def quick(wl: Workload, topologies: list[object] | None = None, **kw: object) -> list[TrainResult]:
+    args: dict[str, object] = {"epochs": 4, "folds": 2, "seeds": 1, **kw}
+    return train_topologies(wl, topologies, **args)  # type: ignore[arg-type]
+
+
+def test_gradient_matches_finite_differences() -> None:
+    """The whole MLP's gradient (biases, ReLU, softmax cross-entropy, a Clos and a monarch layer)
+    equals central finite differences of its loss, for every parameter entry."""
+    layers = [
+        MlpLayer("a", 6, 8, "dense"),
+        MlpLayer("b", 8, 8, {"kind": "clos", "r": 2, "m": 3}),
+        MlpLayer("c", 8, 8, {"kind": "monarch", "blocks": 2}),
+        MlpLayer("d", 8, 3, "dense"),
+    ]
+    mlp = Mlp(layers, seed=3, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    for bias in mlp.biases:  # non-zero biases, so that their gradient is exercised too
+        bias[:] = rng.normal(0, 0.1, bias.shape)
+    x = rng.normal(size=(5, 6))
+    y = np.array([0, 1, 2, 1, 0])
+    _, grads = mlp.loss_and_grads(x, y)
+    params = mlp.parameters()
+    assert [g.shape for g in grads] == [p.shape for p in params]
+    eps = 1e-6
+    for p, g in zip(params, grads, strict=True):
+        numeric = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + eps
+            plus, _ = mlp.loss_and_grads(x, y)
+            p[idx] = old - eps
+            minus, _ = mlp.loss_and_grads(x, y)
+            p[idx] = old
+            numeric[idx] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_decreases_and_accuracy_well_above_chance() -> None:
+    losses: list[float] = []
+    results = quick(
+        workload(), ["dense"], epochs=6, on_epoch=lambda t, e, n, loss: losses.append(loss)
+    )
+    assert len(losses) == 6
+    assert losses[-1] < 0.5 * losses[0]
+    assert sum(b < a for a, b in itertools.pairwise(losses)) >= 4
+    (result,) = results
+    assert result.accuracy > 0.8  # chance is 0.1 on 10 classes
+    assert len(result.accuracies) == 2  # folds x seeds
+    assert result.accuracy == pytest.approx(np.mean(result.accuracies))
+    assert result.accuracy_std == pytest.approx(np.std(result.accuracies))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_every_optimizer_learns(optimizer: str) -> None:
+    (result,) = quick(workload(), ["dense"], epochs=5, optimizer=optimizer)
+    assert result.accuracy > 0.8
+
+
+def test_same_seed_gives_bit_identical_results() -> None:
+    first = quick(workload(), [CLOS8, "dense"], epochs=2)
+    second = quick(workload(), [CLOS8, "dense"], epochs=2)
+    for a, b in zip(first, second, strict=True):
+        assert a.accuracies == b.accuracies
+        assert (a.topology, a.params, a.accuracy, a.accuracy_std) == (
+            b.topology,
+            b.params,
+            b.accuracy,
+            b.accuracy_std,
+        )
+    # and the weights themselves: two models of one seed are equal after training steps
+    layers = mlp_layers(workload(), 64, 10, CLOS8)
+    x = np.random.default_rng(1).normal(size=(16, 64)).astype(np.float32)
+    y = np.arange(16) % 10
+    a, b = Mlp(layers, seed=7), Mlp(layers, seed=7)
+    for mlp in (a, b):
+        for _ in range(3):
+            _, grads = mlp.loss_and_grads(x, y)
+            for p, g in zip(mlp.parameters(), grads, strict=True):
+                p -= 0.1 * g
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert np.array_equal(pa, pb)
+    assert not np.array_equal(Mlp(layers, seed=8).parameters()[0], a.parameters()[0])
+
+
+def test_clos_and_dense_reach_comparable_accuracy() -> None:
+    clos, dense = quick(workload(), [CLOS8, "dense"], epochs=8, folds=3)
+    assert clos.accuracy > 0.9 and dense.accuracy > 0.9
+    assert abs(clos.accuracy - dense.accuracy) < 0.03
+    # the Clos hidden layer stores 3 * 8**3 = 1,536 weights instead of 4,096
+    biases = 64 + 64 + 10
+    assert dense.params == 64 * 64 * 3 - 64 * 64 + 64 * 10 + biases
+    assert clos.params == 64 * 64 + 3 * 8**3 + 64 * 10 + biases
+
+
+def test_mlp_takes_the_workloads_hidden_widths_and_the_datas_ends() -> None:
+    layers = mlp_layers(workload(CLOS8, width=64), 64, 10)
+    assert [(x.in_features, x.out_features) for x in layers] == [(64, 64), (64, 64), (64, 10)]
+    assert [x.topology for x in layers] == ["dense", CLOS8, "dense"]
+    block = {"kind": "block_diagonal", "blocks": 2}
+    every = mlp_layers(workload(width=64), 64, 10, block, hidden_only=False)
+    assert [x.topology for x in every] == [block, block, block]
+
+
+def test_default_topologies_are_as_written_then_dense() -> None:
+    results = quick(workload(CLOS8), epochs=1)
+    assert [r.topology for r in results] == ["clos(r=8, m=8)", "dense"]
+    only = quick(workload("dense"), epochs=1)
+    assert [r.topology for r in only] == ["dense"]
+
+
+def test_a_hidden_layer_that_does_not_admit_the_spec_is_named() -> None:
+    with pytest.raises(ConfigError) as err:
+        quick(workload(width=64), [{"kind": "clos", "r": 5}], epochs=1)
+    text = str(err.value)
+    assert "fc2" in text and "64 -> 64" in text and "r=5" in text
+    assert err.value.key_path == "topologies.0"
+    with pytest.raises(ConfigError) as err:  # as written: the workload's layer is named
+        quick(workload({"kind": "clos", "r": 5}, width=64), epochs=1)
+    assert (err.value.source, err.value.key_path) == ("tiny", "layers.fc2.topology")
+
+
+def test_hidden_only_false_applies_to_first_and_last_layers() -> None:
+    # clos r=8 fits 64 -> 64 but not 64 -> 10 (r must divide 10)
+    with pytest.raises(ConfigError, match="fc3"):
+        quick(workload(width=64), [CLOS8], epochs=1, hidden_only=False)
+    block = {"kind": "block_diagonal", "blocks": 2}
+    (result,) = quick(workload(width=64), [block], epochs=1, hidden_only=False)
+    assert result.params == sum(
+        plan_layer(block, i, o).num_params + o for i, o in ((64, 64), (64, 64), (64, 10))
+    )
+
+
+def test_a_workload_without_hidden_layers_rejects_a_topology() -> None:
+    two = Workload(name="two", batch=8, layers=(LayerSpec("a", 8, 32), LayerSpec("b", 32, 4)))
+    with pytest.raises(ConfigError, match="no hidden layer"):
+        quick(two, [CLOS8], epochs=1)
+    (result,) = quick(two, epochs=1)
+    assert result.topology == "dense"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"folds": -1}, "folds"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+    ],
+)
+def test_bad_arguments_are_config_errors(kwargs: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        quick(workload(), ["dense"], **kwargs)
+    assert err.value.key_path == key
+
+
+def test_one_fold_holds_out_a_stratified_fifth() -> None:
+    (result,) = quick(workload(), ["dense"], epochs=3, folds=1, seeds=2)
+    assert len(result.accuracies) == 2 and result.accuracy > 0.8
+
+
+def test_describe_spec() -> None:
+    assert describe_spec("dense") == "dense"
+    assert describe_spec({"kind": "clos", "r": 32, "m": 32}) == "clos(r=32, m=32)"
+    nested = {"kind": "unstructured", "like": {"kind": "clos", "r": 2}, "seed": 0}
+    assert describe_spec(nested) == "unstructured(like=clos(r=2), seed=0)"
+
+
+def test_render_train() -> None:
+    results = [
+        TrainResult("clos(r=8, m=8)", 9000, 0.975, 0.004, 0.01, [0.971, 0.979]),
+        TrainResult("dense", 12000, 0.97, 0.01, 0.02, [0.96, 0.98]),
+    ]
+    data = json.loads(render_train(results, "json"))
+    assert data == {
+        "results": [
+            {"topology": "clos(r=8, m=8)", "params": 9000, "accuracy": 0.975,
+             "accuracy_std": 0.004, "seconds_per_epoch": 0.01},
+            {"topology": "dense", "params": 12000, "accuracy": 0.97, "accuracy_std": 0.01,
+             "seconds_per_epoch": 0.02},
+        ]
+    }  # fmt: skip
+    table = render_train(results, "table")
+    assert "97.50 ± 0.40" in table and "9,000" in table and "1.33x" in table
+    with pytest.raises(ValueError):
+        render_train(results, "csv")

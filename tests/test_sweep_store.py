@@ -126,6 +126,10 @@ def test_key_is_the_resolved_config_not_its_spelling(tmp_path: Path, monkeypatch
                             "training")  # fmt: skip
     monkeypatch.setattr(closim, "__version__", "9.9.9")
     assert key != point_key(hw, wl, "analytic", "training")
+    monkeypatch.undo()
+    # other simulator code under the same version number is another key too
+    monkeypatch.setattr("closim.sweep.execute._source_digest", lambda: "0" * 16)
+    assert key != point_key(hw, wl, "analytic", "training")
 
 
 def test_duplicate_points_of_one_sweep_run_once(tmp_path: Path) -> None:

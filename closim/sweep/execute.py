@@ -10,6 +10,7 @@ store, so workers need nothing but closim and the task.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -105,18 +106,35 @@ def resolved_config(hw: Accelerator, workload: Workload) -> dict[str, Any]:
     )
 
 
+def model_version() -> str:
+    """closim's version plus a fingerprint of its own source (every module but the CLI): a
+    result computed by other code, even under the same version number, is not reused."""
+    return f"{closim.__version__}+{_source_digest()}"
+
+
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    root = Path(closim.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        if path.name != "cli.py":
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def point_key(
     hw: Accelerator, workload: Workload, engine: str, mode: str, compare: bool = False
 ) -> str:
     """The store key of a resolved point: sha256 (hex) of its config, run settings and closim's
-    version."""
+    version and source fingerprint (``model_version``)."""
     return _sha256(
         {
             **resolved_config(hw, workload),
             "engine": engine,
             "mode": mode,
             "compare": compare,
-            "closim": closim.__version__,
+            "closim": model_version(),
         }
     )
 
@@ -148,7 +166,7 @@ def resolve_point(spec: SweepSpec, point: Point) -> Resolved:
                 "engine": point.engine,
                 "mode": point.mode,
                 "compare": spec.compare,
-                "closim": closim.__version__,
+                "closim": model_version(),
             }
         )
         return Resolved(point, key, error=_error_text(err))
@@ -286,7 +304,7 @@ class _Driver:
 
     def commit(self, res: Resolved, outcome: dict[str, Any]) -> None:
         meta = dict(outcome["meta"])
-        meta["closim_version"] = closim.__version__
+        meta["closim_version"] = model_version()
         meta["sweep_file"] = self.spec.source
         record = Record(
             key=res.key,

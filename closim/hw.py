@@ -119,6 +119,7 @@ class MappingOptions:
     block_packing: bool = True
     transpose: bool = True
     shuffle: ShuffleMode = "free"
+    tile_tolerance: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,13 @@ class MappingModel(Schema):
         description="the mapper may compute C^T = B^T A^T, making the other operand stationary; "
         "false keeps SCALE-Sim's roles (inputs stream, weights are B) for cross-checks",
     )
+    tile_tolerance: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="relative slack of estimated cycles within which the mapper prefers fewer, "
+        "larger tiles (0: always the fastest estimate)",
+    )
     shuffle: ShuffleMode = Field(
         "free",
         description="a permutation between stages: free (address remap), sram_pass (a pass "

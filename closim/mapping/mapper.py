@@ -15,7 +15,6 @@ from closim.mapping.lowering import Gemm, Program, VectorOp
 from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.systolic import FoldPlan
 from closim.mapping.tiling import (
-    TILE_TOLERANCE,
     ArraySpec,
     Budget,
     GemmShape,
@@ -250,9 +249,10 @@ def _map_gemm(
     bpc = hw.dram_bytes_per_cycle
     normal = GemmShape(g.blocks, g.m, g.k, g.n)
     flipped = GemmShape(g.blocks, g.n, g.k, g.m)
-    options = list(search(normal, arr, op_a, op_b, op_c, budget, bpc, False))
+    tol = hw.mapping.tile_tolerance
+    options = list(search(normal, arr, op_a, op_b, op_c, budget, bpc, False, tolerance=tol))
     if hw.mapping.transpose:
-        options += search(flipped, arr, op_b, op_a, op_c, budget, bpc, True)
+        options += search(flipped, arr, op_b, op_a, op_c, budget, bpc, True, tolerance=tol)
     if not options:
         raise ConfigError(
             f"no tiling of {g.layer} stage {g.stage} {g.pass_} (blocks={g.blocks}, M={g.m}, "
@@ -276,7 +276,7 @@ def _map_gemm(
         moved = mapping["dram_read_bytes"] + mapping["dram_write_bytes"]
         walked.append((cycles, mapping["tiles"], moved, tiling.rank, candidate))
     fastest = min(w[0] for w in walked)
-    near = [w for w in walked if w[0] <= fastest * (1 + TILE_TOLERANCE)]
+    near = [w for w in walked if w[0] <= fastest * (1 + tol)]
     trace.extend(min(near, key=lambda w: w[1:4])[-1])
 
 

@@ -209,10 +209,6 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
-#: Relative slack within which the mapper prefers fewer tiles to a faster estimate.
-TILE_TOLERANCE = 0.02
-
-
 @lru_cache(maxsize=4096)
 def search(
     shape: GemmShape,
@@ -224,10 +220,12 @@ def search(
     dram_bytes_per_cycle: float,
     transposed: bool,
     keep: int = 3,
+    tolerance: float = 0.02,
 ) -> tuple[Tiling, ...]:
     """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
     DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
-    footprint; empty when nothing fits.
+    footprint; empty when nothing fits. Candidates within ``tolerance`` (relative) of the fastest
+    estimate rank by fewest tiles first.
 
     Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
     at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
@@ -331,10 +329,10 @@ def search(
         est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
         est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
     tiles = tb * tm * tk * tn
-    # Within TILE_TOLERANCE of the fastest estimate, fewer and larger tiles win: the model has no
+    # Within ``tolerance`` of the fastest estimate, fewer and larger tiles win: the model has no
     # per-transfer overhead, so it would otherwise shave a fill's worth of cycles with thousands
     # of tiny tiles, a trace that costs more to simulate than the gain it claims.
-    near = est <= est.min() * (1 + TILE_TOLERANCE)
+    near = est <= est.min() * (1 + tolerance)
     order = np.lexsort((footprint, feed, busiest, dram, est, tiles, ~near))[:keep]
     return tuple(
         Tiling(

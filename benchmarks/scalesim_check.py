@@ -73,7 +73,7 @@ NOTES = {
     "and every extra fold pays the fill (2*rows + cols - 2 for ws/is, rows + cols - 2 for os) "
     "again, while SCALE-Sim never tiles: either two tiles must fit the partition "
     "double-buffered, or the mapper traded a few percent of cycles for fewer, larger tiles "
-    "(closim.mapping.tiling.TILE_TOLERANCE).",
+    "(hw mapping.tile_tolerance; 0 in scalesim-32x32).",
     "a": "SCALE-Sim reads an operand again on each pass of its demand order over it once it does "
     "not fit in HALF its SRAM (its reuse window: 50 of 100 sets); partial passes where the "
     "window covers part of the operand. ws/os: A once per column fold (up to ceil(N/cols)); "

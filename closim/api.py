@@ -71,10 +71,17 @@ def layer_plans(workload: Workload) -> list[tuple[str, LayerPlan]]:
     return plans
 
 
-def lower_workload(hw: Accelerator, workload: Workload, mode: str, batch: int) -> Program:
-    """The program of one step of ``workload`` (inference or training) at ``batch``."""
+def lower_workload(
+    hw: Accelerator,
+    workload: Workload,
+    mode: str,
+    batch: int,
+    plans: list[tuple[str, LayerPlan]] | None = None,
+) -> Program:
+    """The program of one step of ``workload`` (inference or training) at ``batch``; ``plans``
+    are its layer plans when the caller has them already."""
     return lower(
-        layer_plans(workload),
+        plans if plans is not None else layer_plans(workload),
         batch,
         mode == "training",
         workload.optimizer,
@@ -123,7 +130,8 @@ def simulate(
         raise ConfigError(f"unknown engine, expected one of {', '.join(ENGINES)} (got {engine!r})")
     if mode not in MODES:
         raise ConfigError(f"unknown mode, expected one of {', '.join(MODES)} (got {mode!r})")
-    program = lower_workload(hw, workload, mode, batch)
+    plan_list = layer_plans(workload)
+    program = lower_workload(hw, workload, mode, batch, plan_list)
     trace = map_program(program, hw)
     timing, played = _timing(trace, hw, engine)
     per_layer_counts = count_rows(trace)
@@ -131,7 +139,7 @@ def simulate(
     peaks = _peak_sram(trace)
     totals = Stats()
     layers: list[LayerResult] = []
-    plans = dict(layer_plans(workload))
+    plans = dict(plan_list)
     clock_hz = hw.clock_mhz * 1e6
     for spec in workload.layers:
         name = spec.name

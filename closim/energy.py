@@ -18,7 +18,6 @@ BREAKDOWN_KEYS = ("mac", "sram", "accumulator", "vector", "dram", "static")
 def energy_breakdown_pj(stats: Stats, hw: Accelerator, seconds: float) -> dict[str, float]:
     """Energy of ``stats`` on ``hw`` in pJ per component; ``seconds`` prices static power."""
     acc = hw.accumulator
-    dram_pj_per_bit = hw.dram.pj_per_bit + hw.dram.controller_pj_per_bit
     return {
         "mac": stats.array_macs * hw.pe_array.mac_pj,
         "sram": stats.sram_read_bytes * hw.sram.read_pj_per_byte
@@ -28,7 +27,7 @@ def energy_breakdown_pj(stats: Stats, hw: Accelerator, seconds: float) -> dict[s
         else stats.acc_read_bytes * acc.read_pj_per_byte
         + stats.acc_write_bytes * acc.write_pj_per_byte,
         "vector": stats.vector_ops * hw.vector_unit.pj_per_op,
-        "dram": (stats.dram_read_bytes + stats.dram_write_bytes) * 8 * dram_pj_per_bit,
+        "dram": (stats.dram_read_bytes + stats.dram_write_bytes) * 8 * hw.dram.total_pj_per_bit,
         # mW x s = mJ = 1e9 pJ
         "static": hw.static_power_mw * seconds * 1e9,
     }

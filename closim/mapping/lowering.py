@@ -44,10 +44,10 @@ class Tensor:
 class Gemm:
     """``blocks`` independent products C[b] (M x N) = A[b] (M x K) @ B[b] (K x N).
 
-    ``a``, ``b``, ``c`` name tensors; ``a_transposed`` marks the backward-weight product, whose
-    A is the stashed stage input read transposed (M = block_in, K = batch). ``b_transposed``
-    marks backward-data, whose B is the stage weight read transposed. ``sparse_nnz`` > 0 marks an
-    unstructured stage: the array computes the dense product, memory moves only the non-zeros.
+    ``a``, ``b``, ``c`` name tensors. In backward-weight A is the stashed stage input read
+    transposed (M = block_in, K = batch); in backward-data B is the stage weight read transposed.
+    ``sparse_nnz`` > 0 marks an unstructured stage: the array computes the dense product, memory
+    moves only the non-zeros.
     """
 
     layer: str
@@ -60,8 +60,6 @@ class Gemm:
     a: str
     b: str
     c: str
-    a_transposed: bool = False
-    b_transposed: bool = False
     sparse_nnz: int = 0
     index_tensor: str | None = None
 
@@ -98,7 +96,6 @@ class Program:
 
     ops: list[Gemm | VectorOp] = field(default_factory=list)
     tensors: dict[str, Tensor] = field(default_factory=dict)
-    first_input: str = ""
     final_output: str = ""
 
     def add_tensor(self, tensor: Tensor) -> None:
@@ -174,9 +171,7 @@ def lower(
                         "dram" if last else "chip",
                     )
                 )
-    first_name, _ = layers[0]
     last_name, last_plan = layers[-1]
-    program.first_input = act(first_name, 0)
     program.final_output = act(last_name, len(last_plan.stages))
 
     for name, plan in layers:
@@ -213,14 +208,14 @@ def lower(
                     Gemm(
                         name, s, "backward_data", stage.blocks, batch, stage.block_out,
                         stage.block_in, grad(name, s + 1), f"{name}.w{s}", grad(name, s),
-                        b_transposed=True, sparse_nnz=sparse, index_tensor=index,
+                        sparse_nnz=sparse, index_tensor=index,
                     )
                 )  # fmt: skip
             program.ops.append(
                 Gemm(
                     name, s, "backward_weight", stage.blocks, stage.block_in, batch,
                     stage.block_out, act(name, s), grad(name, s + 1), f"{name}.dw{s}",
-                    a_transposed=True, sparse_nnz=sparse, index_tensor=index,
+                    sparse_nnz=sparse, index_tensor=index,
                 )
             )  # fmt: skip
         for s, stage in enumerate(plan.stages):

@@ -140,13 +140,12 @@ class Sram:
 
 
 class PEArray:
-    """One systolic array (or the vector unit): one tile at a time; counts MACs and busy cycles."""
+    """One systolic array (or the vector unit): one tile at a time; counts the MACs it runs."""
 
     def __init__(self, env: simpy.Environment, name: str) -> None:
         self.name = name
         self.resource = simpy.Resource(env, capacity=1)
         self.macs = 0
-        self.busy_cycles = 0
 
 
 def sequential_peak_hold_bytes(trace: Trace) -> dict[int, int]:
@@ -289,7 +288,6 @@ class _Engine:
                 Interval(unit.name, "busy", start, self.env.now, row.group, row.layer)
             )
             unit.macs += row.macs
-            unit.busy_cycles += row.compute_cycles
             self.sram.read_bytes += row.sram_read_bytes
             self.sram.write_bytes += row.sram_write_bytes
             for dep in row.depends_on:

@@ -157,8 +157,8 @@ class MappingModel(Schema):
         0.02,
         ge=0.0,
         le=1.0,
-        description="relative slack of estimated cycles within which the mapper prefers fewer, "
-        "larger tiles (0: always the fastest estimate)",
+        description="relative slack of estimated cycles within which the mapper prefers the "
+        "least compute, then fewer, larger tiles (0: always the fastest estimate)",
     )
     shuffle: ShuffleMode = Field(
         "free",

@@ -274,10 +274,11 @@ def _map_gemm(
         cycles, _ = group_cycles(candidate.rows, hw)
         mapping = candidate.mappings[0]
         moved = mapping["dram_read_bytes"] + mapping["dram_write_bytes"]
-        walked.append((cycles, mapping["tiles"], moved, tiling.rank, candidate))
+        busiest = mapping["busiest_array_cycles"]
+        walked.append((cycles, busiest, mapping["tiles"], moved, tiling.rank, candidate))
     fastest = min(w[0] for w in walked)
     near = [w for w in walked if w[0] <= fastest * (1 + tol)]
-    trace.extend(min(near, key=lambda w: w[1:4])[-1])
+    trace.extend(min(near, key=lambda w: w[1:5])[-1])
 
 
 #: Runner-up tilings with more tiles than this are not walked: the estimate decides.

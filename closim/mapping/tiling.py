@@ -225,7 +225,7 @@ def search(
     """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
     DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
     footprint; empty when nothing fits. Candidates within ``tolerance`` (relative) of the fastest
-    estimate rank by fewest tiles first.
+    estimate rank by the busiest array's compute, then fewest tiles.
 
     Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
     at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
@@ -329,11 +329,12 @@ def search(
         est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
         est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
     tiles = tb * tm * tk * tn
-    # Within ``tolerance`` of the fastest estimate, fewer and larger tiles win: the model has no
-    # per-transfer overhead, so it would otherwise shave a fill's worth of cycles with thousands
-    # of tiny tiles, a trace that costs more to simulate than the gain it claims.
+    # Within ``tolerance`` of the fastest estimate, the least compute and then fewer, larger tiles
+    # win: the model has no per-transfer overhead, so it would otherwise shave a fill's worth of
+    # cycles with thousands of tiny tiles, a trace that costs more to simulate than the gain it
+    # claims (and splitting the streamed dimension costs folds).
     near = est <= est.min() * (1 + tolerance)
-    order = np.lexsort((footprint, feed, busiest, dram, est, tiles, ~near))[:keep]
+    order = np.lexsort((footprint, feed, dram, est, tiles, busiest, ~near))[:keep]
     return tuple(
         Tiling(
             transposed,

@@ -134,3 +134,21 @@ def test_clos_weights_stay_resident_and_are_fetched_once():
     weight_bytes = sum(layer.weight_bytes for layer in r.layers)
     assert r.totals.traffic_bytes["dram"]["weights"] == 2 * weight_bytes
     assert r.totals.traffic_bytes["dram"]["activations"] == (16 * 64 * 2) * 2  # input + output
+
+
+@pytest.mark.parametrize("sram_bytes", [6 * 1024, 64 * 1024, 1 << 20])
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_every_operation_fits_the_sram(name, sram_bytes):
+    # tiles (double-buffered), streamed optimizer chunks and the resident set, at every operation
+    widths, topos = WORKLOADS[name]
+    hw = make_hw(count=2, sram_bytes=sram_bytes)
+    r = simulate(hw, make_workload(widths, topos, batch=16, optimizer="adam"), engine="analytic")
+    trace = r.trace
+    for live, own in zip(trace.resident_live_bytes, trace.buffer_bytes, strict=True):
+        assert live + own <= sram_bytes
+    assert r.totals.peak_sram_bytes <= sram_bytes
+    # an update chunk of every tensor it streams fits half the space left (double buffering)
+    for row in trace.rows:
+        if row.op == "vector":
+            held = sum(trace.rows[d].sram_hold_bytes for d in row.depends_on)
+            assert 2 * held <= sram_bytes - trace.resident_live_bytes[row.group]

@@ -134,7 +134,7 @@ def _map_with(program: Program, hw: Accelerator, residency: Residency) -> Trace:
 
 #: Bytes of every operand that one chunk of a vector-unit pass streams through SRAM.
 VECTOR_CHUNK_BYTES = 256 * 1024
-MAX_VECTOR_CHUNKS = 64
+MAX_VECTOR_CHUNKS = 1024
 
 
 def _shares(total: int, parts: int) -> list[int]:
@@ -167,7 +167,10 @@ def _map_vector(
     read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
     write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
     largest = max(t.nbytes for t in read_all + write_all)
-    chunks = max(1, min(MAX_VECTOR_CHUNKS, _cdiv(largest, VECTOR_CHUNK_BYTES)))
+    # every streamed tensor's chunk, double-buffered, must fit the SRAM the residents leave
+    free = max(1, hw.sram.capacity_bytes - res.live_bytes[i])
+    chunk_bytes = max(1, min(VECTOR_CHUNK_BYTES, free // (2 * max(1, len(reads) + len(writes)))))
+    chunks = max(1, min(MAX_VECTOR_CHUNKS, _cdiv(largest, chunk_bytes)))
     split = {t.name: _shares(t.nbytes, chunks) for t in read_all + write_all}
     ops = _shares(op.ops, chunks)
     role = program.tensors[op.writes[0]].role

@@ -132,8 +132,8 @@ def _map_with(program: Program, hw: Accelerator, residency: Residency) -> Trace:
     return trace
 
 
-#: Bytes of every operand that one chunk of a vector-unit pass streams through SRAM.
-VECTOR_CHUNK_BYTES = 256 * 1024
+#: Chunk counts the mapper tries for a vector-unit pass (more where the SRAM demands it).
+VECTOR_CHUNK_COUNTS = (1, 4, 16, 64, 256)
 MAX_VECTOR_CHUNKS = 1024
 
 
@@ -153,7 +153,43 @@ def _map_vector(
     after: tuple[int, ...],
 ) -> None:
     """An elementwise pass, streamed in chunks so that loads, vector work and stores overlap:
-    operands not on chip come from DRAM and persistent results go back to it."""
+    operands not on chip come from DRAM and persistent results go back to it.
+
+    Like tile sizes, the chunk count is a mapping choice: among counts whose chunks fit the SRAM
+    beside the residents double-buffered, the analytic engine's fastest wins (then the fewest
+    chunks), so a larger SRAM never forces a slower choice.
+    """
+    streamed = sum(
+        1 for n in (*dict.fromkeys(op.reads), *dict.fromkeys(op.writes)) if n not in res.resident
+    )
+    largest = max(program.tensors[n].nbytes for n in (*op.reads, *op.writes))
+    free = max(1, hw.sram.capacity_bytes - res.live_bytes[i])
+    fewest = _cdiv(largest * 2 * max(1, streamed), free)  # chunks that fit double-buffered
+    counts = sorted(
+        {min(MAX_VECTOR_CHUNKS, max(fewest, c)) for c in VECTOR_CHUNK_COUNTS if c <= largest}
+        | {min(MAX_VECTOR_CHUNKS, max(1, fewest))}
+    )
+    best: tuple | None = None
+    for chunks in counts:
+        candidate = Trace()
+        _emit_vector(candidate, program, hw, op, i, res, after, chunks)
+        key = (group_cycles(candidate.rows, hw)[0], chunks)
+        if best is None or key < best[0]:
+            best = (key, candidate)
+    trace.extend(best[1])
+
+
+def _emit_vector(
+    trace: Trace,
+    program: Program,
+    hw: Accelerator,
+    op: VectorOp,
+    i: int,
+    res: Residency,
+    after: tuple[int, ...],
+    chunks: int,
+) -> None:
+    """The rows of an elementwise pass in ``chunks`` equal chunks."""
     reads = [
         program.tensors[n]
         for n in dict.fromkeys(op.reads)
@@ -166,11 +202,6 @@ def _map_vector(
     ]
     read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
     write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
-    largest = max(t.nbytes for t in read_all + write_all)
-    # every streamed tensor's chunk, double-buffered, must fit the SRAM the residents leave
-    free = max(1, hw.sram.capacity_bytes - res.live_bytes[i])
-    chunk_bytes = max(1, min(VECTOR_CHUNK_BYTES, free // (2 * max(1, len(reads) + len(writes)))))
-    chunks = max(1, min(MAX_VECTOR_CHUNKS, _cdiv(largest, chunk_bytes)))
     split = {t.name: _shares(t.nbytes, chunks) for t in read_all + write_all}
     ops = _shares(op.ops, chunks)
     role = program.tensors[op.writes[0]].role

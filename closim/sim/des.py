@@ -104,9 +104,12 @@ class Dram:
             return
         bursts = -(-nbytes // self.burst)
         pieces = min(self.channels.capacity, bursts)
-        per_piece = [b * self.burst for b in _split(bursts, pieces)]
-        per_piece[-1] -= bursts * self.burst - nbytes  # the last burst may be partial
-        yield self.env.all_of([self.env.process(self._piece(b, row)) for b in per_piece])
+        if pieces == 1:  # one channel: no sub-processes to wait for (fewer events)
+            yield from self._piece(nbytes, row)
+        else:
+            per_piece = [b * self.burst for b in _split(bursts, pieces)]
+            per_piece[-1] -= bursts * self.burst - nbytes  # the last burst may be partial
+            yield self.env.all_of([self.env.process(self._piece(b, row)) for b in per_piece])
         if self.latency and not write:
             yield self.env.timeout(self.latency)
         if write:
@@ -222,8 +225,11 @@ class _Engine:
             self.group_end[group] = int(self.env.now)
             self.group_done[group].succeed()
 
-    def _after(self, row: TraceRow) -> simpy.Event:
-        return self.env.all_of([self.group_done[g] for g in row.after_groups])
+    def _after(self, row: TraceRow) -> simpy.Event | None:
+        """An event for the producers of ``row``'s inputs still running, or None if all are
+        done (waiting on finished ones would only add events)."""
+        pending = [self.group_done[g] for g in row.after_groups if not self.group_done[g].processed]
+        return self.env.all_of(pending) if pending else None
 
     def _dma(self):
         """The loader: issues every load in trace order once its inputs exist and SRAM has room.
@@ -232,7 +238,9 @@ class _Engine:
         group = None
         for rid in self.loads:
             row = self.rows[rid]
-            yield self._after(row)
+            after = self._after(row)
+            if after is not None:
+                yield after
             if rid in self.gate:
                 yield self.started[self.gate[rid]]
             if row.group != group:
@@ -269,8 +277,14 @@ class _Engine:
         unit = self.vector_unit if lane == VECTOR_LANE else self.lanes[lane]
         for rid in self.lane_work[lane]:
             row = self.rows[rid]
-            waits = [self.load_done[d] for d in row.depends_on if self.rows[d].op == "load"]
-            yield self._after(row)
+            waits = [
+                self.load_done[d]
+                for d in row.depends_on
+                if self.rows[d].op == "load" and not self.load_done[d].processed
+            ]
+            after = self._after(row)
+            if after is not None:
+                yield after
             ready = self.env.now  # inputs exist: from here on, waiting is waiting on memory
             if waits:
                 yield self.env.all_of(waits)

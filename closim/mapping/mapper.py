@@ -165,9 +165,10 @@ def _map_vector(
     largest = max(program.tensors[n].nbytes for n in (*op.reads, *op.writes))
     free = max(1, hw.sram.capacity_bytes - res.live_bytes[i])
     fewest = _cdiv(largest * 2 * max(1, streamed), free)  # chunks that fit double-buffered
+    # the cap bounds the optional counts; the count the SRAM forces always applies
     counts = sorted(
-        {min(MAX_VECTOR_CHUNKS, max(fewest, c)) for c in VECTOR_CHUNK_COUNTS if c <= largest}
-        | {min(MAX_VECTOR_CHUNKS, max(1, fewest))}
+        {max(fewest, min(MAX_VECTOR_CHUNKS, c)) for c in VECTOR_CHUNK_COUNTS if c <= largest}
+        | {max(1, fewest)}
     )
     best: tuple | None = None
     for chunks in counts:

@@ -55,7 +55,7 @@ class Result:
     @property
     def seconds(self) -> float:
         """Simulated time of the step in seconds."""
-        return self.totals.cycles / (self.hw.clock_mhz * 1e6)
+        return self.hw.seconds(self.totals.cycles)
 
 
 def layer_plans(workload: Workload) -> list[tuple[str, LayerPlan]]:
@@ -140,7 +140,6 @@ def simulate(
     totals = Stats()
     layers: list[LayerResult] = []
     plans = dict(plan_list)
-    clock_hz = hw.clock_mhz * 1e6
     for spec in workload.layers:
         name = spec.name
         s = per_layer_counts.get(name, Stats())
@@ -166,7 +165,7 @@ def simulate(
                 topology=plan.kind,
                 params=plan.num_params,
                 stats=s,
-                energy_pj=energy_breakdown_pj(s, hw, s.cycles / clock_hz),
+                energy_pj=energy_breakdown_pj(s, hw, hw.seconds(s.cycles)),
                 weight_bytes=weights,
                 index_bytes=plan.index_bytes,
                 footprint_bytes=layer_fp,
@@ -185,7 +184,7 @@ def simulate(
         engine=engine,
         batch=batch,
         totals=totals,
-        energy_pj=energy_breakdown_pj(totals, hw, totals.cycles / clock_hz),
+        energy_pj=energy_breakdown_pj(totals, hw, hw.seconds(totals.cycles)),
         layers=layers,
         trace=trace,
         footprint=footprint,

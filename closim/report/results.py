@@ -23,13 +23,12 @@ def _metrics(
     index_bytes: int,
     footprint: int,
 ) -> dict[str, Any]:
-    clock_hz = hw.clock_mhz * 1e6
-    pes = hw.pe_array.rows * hw.pe_array.cols * hw.pe_array.count
+    pes = hw.total_pes
     return {
         "cycles": stats.cycles,
         "compute_cycles": stats.compute_cycles,
         "critical_compute_cycles": stats.critical_compute_cycles,
-        "seconds": stats.cycles / clock_hz,
+        "seconds": hw.seconds(stats.cycles),
         "macs": stats.macs,
         "array_macs": stats.array_macs,
         "pe_utilization": stats.macs / (stats.cycles * pes) if stats.cycles else 0.0,

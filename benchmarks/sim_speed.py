@@ -11,8 +11,8 @@ mapper's memo caches are cleared before each run so that every run maps from col
 
 1. One training step of ``workloads/alexnet-fc.yaml`` and ``alexnet-fc-clos.yaml`` on
    ``hw_configs/tpu-v1.yaml`` and ``scalesim-32x32.yaml``: wall seconds of mapping (lowering and
-   mapper: program -> trace), of the simulation alone (``closim.sim.des.run(trace, hw)``), and of
-   the whole ``closim.api.simulate(..., engine="des")`` (mapping, DES, counting, energy); trace
+   mapper: program -> trace), of the simulation alone (``closim.engines.des.run(trace, hw)``), and
+   of the whole ``closim.api.simulate(..., engine="des")`` (mapping, DES, counting, energy); trace
    rows, simulated events (SimPy's event count), simulated cycles and events per second.
 2. One 4096x4096 dense layer at batch 128 (inference) on ``scalesim-32x32``, with ``simulate``.
    SCALE-Sim v3 needs 775-870 s and up to 10 GB for that layer (quoted, not run here).
@@ -44,11 +44,11 @@ from _scalesim import INSTALL_HINT, run_scalesim, scalesim_available, scalesim_p
 
 from closim.api import lower_workload, simulate
 from closim.config import load_hw, load_workload
+from closim.engines import des
 from closim.mapping import lowering, mapper, systolic, tiling
 from closim.mapping.mapper import map_program
 from closim.mapping.systolic import scalesim_compute_cycles
-from closim.sim import des
-from closim.workload import LayerSpec, Workload
+from closim.model.workload import LayerSpec, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
 HWS = ("tpu-v1", "scalesim-32x32")
@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
          "sim cycles", "events/s", "< 1 s"),
         rows,
     )  # fmt: skip
-    print("  map s: lowering + mapper (program -> trace); DES s: closim.sim.des.run(trace, hw);")
+    print(
+        "  map s: lowering + mapper (program -> trace); DES s: closim.engines.des.run(trace, hw);"
+    )
     print("  total s: closim.api.simulate(engine='des'), mapping + DES + counting + energy;")
     print("  warm s: the same with the mapper's caches kept from the previous run (sweeps).")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from closim.api import compare, simulate
 from closim.config import load_hw, load_workload
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.topology import Layer, LayerPlan, Stage, StagePlan, build_layer, plan_layer
 
 __version__ = "0.1.0"

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from closim.energy import energy_breakdown_pj
-from closim.errors import ConfigError
-from closim.hw import Accelerator
-from closim.mapping.lowering import Program, lower
+from closim.accounting.counting import count_rows
+from closim.accounting.energy import energy_breakdown_pj
+from closim.accounting.footprint import footprint_bytes
+from closim.accounting.stats import Stats
+from closim.engines import des
+from closim.engines.base import Timing
+from closim.engines.registry import get_engine
+from closim.lowering.program import Program, lower
 from closim.mapping.mapper import map_program
-from closim.memory import footprint_bytes
-from closim.sim import analytic, des
-from closim.sim.counting import count_rows
-from closim.sim.stats import Stats
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
+from closim.model.workload import MODES, Workload
 from closim.topology import LayerPlan, plan_layer
 from closim.trace import Trace
-from closim.workload import Workload
-
-ENGINES = ("des", "analytic")
-MODES = ("inference", "training")
 
 
 @dataclass
@@ -51,6 +50,7 @@ class Result:
     trace: Trace
     footprint: dict[str, int]
     des_record: des.DesResult | None = None  # intervals and events, when the DES ran
+    timing: Timing | None = None  # what the engine reported
 
     @property
     def seconds(self) -> float:
@@ -97,22 +97,17 @@ def _peak_sram(trace: Trace) -> list[int]:
     ]
 
 
-def _timing(
-    trace: Trace, hw: Accelerator, engine: str
-) -> tuple[dict[int, tuple[int, int]], des.DesResult | None]:
-    """Per group: (cycles attributed to it, critical compute cycles), and the DES's own record.
-    The DES overlaps operations, so a group is attributed the time from the previous group's end
-    to its own."""
-    if engine == "analytic":
-        return analytic.run(trace, hw), None
-    played = des.run(trace, hw)
-    timing: dict[int, tuple[int, int]] = {}
+def attribute(timing: Timing) -> dict[int, tuple[int, int]]:
+    """Per group: (cycles attributed to it, critical compute cycles). Engines may overlap
+    operations, so a group is attributed the time from the previous group's end to its own (a
+    closed-form engine that runs them back to back gets exactly its own cycles)."""
+    attributed: dict[int, tuple[int, int]] = {}
     done = 0
-    for gid, _, rows in analytic.groups(trace):
-        end = max(done, played.group_end[gid])
-        timing[gid] = (end - done, analytic.group_work(rows, hw))
+    for gid in sorted(timing.group_end):
+        end = max(done, timing.group_end[gid])
+        attributed[gid] = (end - done, timing.group_work[gid])
         done = end
-    return timing, played
+    return attributed
 
 
 def simulate(
@@ -126,14 +121,14 @@ def simulate(
     """Simulates one step of ``workload`` on ``hw``: cycles, energy (pJ), bytes, per layer."""
     mode = mode or workload.mode
     batch = batch or workload.batch
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine, expected one of {', '.join(ENGINES)} (got {engine!r})")
+    runner = get_engine(engine)
     if mode not in MODES:
         raise ConfigError(f"unknown mode, expected one of {', '.join(MODES)} (got {mode!r})")
     plan_list = layer_plans(workload)
     program = lower_workload(hw, workload, mode, batch, plan_list)
     trace = map_program(program, hw)
-    timing, played = _timing(trace, hw, engine)
+    played = runner.run(trace, hw)
+    timing = attribute(played)
     per_layer_counts = count_rows(trace)
     group_layer = {r.group: r.layer for r in trace.rows}
     peaks = _peak_sram(trace)
@@ -188,7 +183,8 @@ def simulate(
         layers=layers,
         trace=trace,
         footprint=footprint,
-        des_record=played,
+        des_record=played.record if isinstance(played.record, des.DesResult) else None,
+        timing=played,
     )
     return result
 

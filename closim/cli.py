@@ -11,7 +11,9 @@ from typing import NoReturn
 
 import yaml
 
-from closim.errors import ConfigError
+from closim.engines.registry import engine_names
+from closim.model.errors import ConfigError
+from closim.model.workload import MODES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -305,7 +307,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from closim.claims import evaluate_claims, load_claims
-    from closim.report.claims_table import render_claims
+    from closim.claims.table import render_claims
     from closim.report.progress import progress_bar
 
     claims = load_claims(args.file)
@@ -395,8 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--hw", required=True, help="hw config file or bundled name")
         p.add_argument("--workload", required=True, help="workload file or bundled name")
-        p.add_argument("--mode", choices=["inference", "training"], default=None)
-        p.add_argument("--engine", choices=["des", "analytic"], default="des")
+        p.add_argument("--mode", choices=list(MODES), default=None)
+        p.add_argument("--engine", choices=list(engine_names()), default="des")
         p.add_argument("--batch", type=_positive_int, default=None)
         p.add_argument(
             "--set", action="append", metavar="PATH=VALUE", help="override a config value (YAML)"

@@ -35,9 +35,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from threadpoolctl import threadpool_limits
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
+from closim.model.workload import Workload, topology_kind
 from closim.topology import Layer, build_layer, plan_layer
-from closim.workload import Workload, topology_kind
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DEFAULT_LEARNING_RATE = {"sgd": 0.05, "momentum": 0.01, "adam": 1e-3}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from closim.hw import (
+from closim.model.hw import (
     Accelerator,
     Accumulator,
     Dram,
@@ -14,7 +14,7 @@ from closim.hw import (
     VectorUnit,
     Widths,
 )
-from closim.workload import LayerSpec, Workload
+from closim.model.workload import LayerSpec, Workload
 
 
 def make_hw(

@@ -14,8 +14,8 @@ import closim.api
 import closim.sweep.execute
 from closim import load_hw, load_workload, simulate
 from closim.claims import SIM_METRICS, ClaimResult, evaluate_claims, load_claims
-from closim.errors import ConfigError
-from closim.report.claims_table import render_claims
+from closim.claims.table import render_claims
+from closim.model.errors import ConfigError
 from closim.report.results import flatten, result_dict
 from closim.topology import plan_layer
 from closim.train import train_topologies

@@ -22,9 +22,9 @@ from closim.config import (
     validate,
 )
 from closim.config.validate import PositiveInt, Schema
-from closim.errors import ConfigError
-from closim.hw import Accelerator
-from closim.workload import FrozenSpec, Workload
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
+from closim.model.workload import FrozenSpec, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
 HW_FILES = sorted((ROOT / "hw_configs").glob("*.yaml"))

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from closim.config import load_hw, load_workload, resolved_config
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = [("hw", p) for p in sorted((ROOT / "hw_configs").glob("*.yaml"))] + [

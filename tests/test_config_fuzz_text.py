@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from closim.config import parse_set_options
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from tests.test_config_fuzz import (
     BUNDLED,
     FUZZ,

@@ -9,10 +9,10 @@ import math
 
 import pytest
 
+from closim.accounting.counting import count_rows
 from closim.api import lower_workload, simulate
+from closim.engines import des
 from closim.mapping.mapper import map_program
-from closim.sim import des
-from closim.sim.counting import count_rows
 from tests.conftest import UNLIMITED, make_hw, make_workload
 
 WORKLOADS = {

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.report.plots import KINDS, PRESETS, _speedups, load_results_file, plot_results
 from closim.sweep import export_results, load_results, run_sweep
 from tests.test_sweep_spec import write_sweep

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.sweep import load_sweep, resolve_point, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 import closim
 from closim.api import simulate
 from closim.config import load_hw, load_workload
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.report.results import flatten, result_dict
 from closim.sweep import export_results, load_results, load_sweep, point_key, run_sweep
 from tests.test_sweep_spec import write_sweep

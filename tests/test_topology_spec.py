@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.topology import build_layer, plan_layer
 
 # (spec, in_features, out_features, key_path, text the message must contain)

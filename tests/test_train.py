@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
+from closim.model.workload import LayerSpec, Workload
 from closim.report.train_table import render_train
 from closim.topology import plan_layer
 from closim.train import Mlp, MlpLayer, TrainResult, describe_spec, mlp_layers, train_topologies
-from closim.workload import LayerSpec, Workload
 
 CLOS8 = {"kind": "clos", "r": 8, "m": 8}
 

@@ -4,7 +4,7 @@ Pipeline (one module each): ``yaml_io`` (text -> data, syntax errors with line a
 ``compose`` (``extends`` chains, deep merge, origin of each value), ``overrides`` (``--set``
 dotted paths), ``validate`` + ``errors`` (pydantic schemas -> one ConfigError with did-you-mean),
 ``hw_schema`` / ``workload_schema`` (the file formats), ``defaults`` (derived energies and static
-power), ``build`` (models -> ``closim.hw.Accelerator`` / ``closim.workload.Workload``),
+power), ``build`` (models -> ``closim.model.hw.Accelerator`` / ``closim.model.workload.Workload``),
 ``catalog`` (bundled names, ``closim list``) and ``loader`` (the public entry points).
 """
 

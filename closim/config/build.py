@@ -5,7 +5,7 @@ from __future__ import annotations
 from closim.config import defaults
 from closim.config.hw_schema import HwConfig
 from closim.config.workload_schema import WorkloadConfig
-from closim.hw import (
+from closim.model.hw import (
     Accelerator,
     Accumulator,
     Dram,
@@ -16,7 +16,7 @@ from closim.hw import (
     VectorUnit,
     Widths,
 )
-from closim.workload import LayerSpec, Workload
+from closim.model.workload import LayerSpec, Workload
 
 
 def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, dict[str, str]]:

@@ -14,7 +14,7 @@ import closim
 from closim.config.compose import compose
 from closim.config.errors import did_you_mean, single_line_errors
 from closim.config.yaml_io import display_path, is_dir, is_file
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 KIND_DIRS: dict[str, str] = {"hw": "hw_configs", "workload": "workloads"}
 KIND_WORDS: dict[str, str] = {"hw": "hw config", "workload": "workload", "auto": "config"}

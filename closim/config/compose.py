@@ -17,7 +17,7 @@ from typing import Any
 
 from closim.config.errors import describe, single_line_errors
 from closim.config.yaml_io import display_path, is_file, load_yaml_file, resolved
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 EXTENDS_KEY = "extends"
 MAX_EXTENDS_DEPTH = 32

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_orig
 
 from pydantic import BaseModel, ValidationError
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 _MAX_GOT = 72
 P = ParamSpec("P")

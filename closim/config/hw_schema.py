@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from closim.config.errors import CrossKeyError
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
-from closim.hw import Dataflow, FoldModel, ShuffleMode
+from closim.model.hw import Dataflow, FoldModel, ShuffleMode
 
 
 class WidthsModel(Schema):

@@ -27,9 +27,9 @@ from closim.config.overrides import (
 )
 from closim.config.validate import validate
 from closim.config.workload_schema import WorkloadConfig
-from closim.errors import ConfigError
-from closim.hw import Accelerator
-from closim.workload import Workload
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
+from closim.model.workload import Workload
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -10,7 +10,7 @@ from typing import Any
 from closim.config.compose import SET_ORIGIN, Composed, KeyPath, Pattern, merge_into
 from closim.config.errors import describe, single_line_errors
 from closim.config.yaml_io import parse_yaml_text
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 ROOTS = ("hw", "workload")
 

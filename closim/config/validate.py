@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from closim.config.errors import single_line_errors, translate
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

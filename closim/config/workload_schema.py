@@ -14,8 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from closim.config.errors import CrossKeyError, describe
 from closim.config.validate import PositiveInt, Schema, Text
-from closim.errors import ConfigError
-from closim.workload import DType, Mode, Optimizer
+from closim.model.errors import ConfigError
+from closim.model.workload import DType, Mode, Optimizer
 
 LAYER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 

@@ -1,1 +1,1 @@
-"""Lowering and mapping: layer stages x passes -> batched GEMMs -> SRAM tiles on PE arrays."""
+"""Mapping: SRAM tiles of each operation on the PE arrays, and the trace rows they emit."""

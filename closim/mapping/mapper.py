@@ -9,9 +9,8 @@ layer, dense baselines included.
 
 from __future__ import annotations
 
-from closim.errors import ConfigError
-from closim.hw import Accelerator
-from closim.mapping.lowering import Gemm, Program, VectorOp
+from closim.cost.pipeline import group_cycles, trace_cycles
+from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.systolic import FoldPlan
 from closim.mapping.tiling import (
@@ -26,8 +25,8 @@ from closim.mapping.tiling import (
     tile_sequence_cycles,
     walk,
 )
-from closim.sim.analytic import group_cycles
-from closim.sim.analytic import run as analytic_run
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
 
 
@@ -96,7 +95,7 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
             trace = _map_with(program, hw, residency)
         except ConfigError:
             continue  # residents left some operation no room: a smaller share may fit
-        cycles = sum(c for c, _ in analytic_run(trace, hw).values())
+        cycles = trace_cycles(trace, hw)
         moved = sum(r.dram_read_bytes + r.dram_write_bytes for r in trace.rows)
         if best is None or (cycles, moved) < best[0]:
             best = ((cycles, moved), trace)

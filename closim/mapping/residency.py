@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from closim.mapping.lowering import Gemm, Program, VectorOp
+from closim.lowering.program import Gemm, Program, VectorOp
 
 _PRIORITY = {"weights": 0, "indices": 0, "activations": 1, "gradients": 2, "optimizer": 3}
 

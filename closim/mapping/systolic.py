@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from closim.hw import DATAFLOWS, FOLD_MODELS, Dataflow, FoldModel
+from closim.model.hw import DATAFLOWS, FOLD_MODELS, Dataflow, FoldModel
 
 __all__ = [
     "DATAFLOWS",

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from closim.config.errors import did_you_mean
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 KINDS = ("line", "bar", "scatter")
 PRESETS = ("speedup-vs-compression", "energy-breakdown", "roofline")

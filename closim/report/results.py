@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from closim.accounting.stats import Stats
 from closim.api import Result
-from closim.hw import Accelerator
-from closim.sim.stats import Stats
+from closim.model.hw import Accelerator
 
 RATIO_KEYS = ("cycles", "energy_pj", "weight_bytes", "footprint_bytes", "dram_read_bytes", "macs")
 

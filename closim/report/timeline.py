@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from closim.sim.des import Interval
+from closim.engines.des import Interval
 
 TIMELINE_COLUMNS = ("resource", "kind", "start", "end", "group", "layer")
 

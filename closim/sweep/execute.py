@@ -28,12 +28,12 @@ import closim
 from closim.api import Result, simulate
 from closim.config.compose import compose
 from closim.config.loader import load_hw, load_workload
-from closim.errors import ConfigError
-from closim.hw import Accelerator
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
+from closim.model.workload import Workload
 from closim.report.results import RATIO_KEYS, result_dict
 from closim.sweep.spec import Point, SweepSpec, load_sweep
 from closim.sweep.store import Record, Store
-from closim.workload import Workload
 
 Progress = Callable[[int, int, int], None]
 _DENSE_CACHE_SIZE = 128

@@ -18,17 +18,24 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from closim.api import ENGINES, MODES
 from closim.config.catalog import resolve_path
 from closim.config.compose import Composed, parse_patterns
 from closim.config.errors import describe, did_you_mean, single_line_errors
 from closim.config.loader import load_hw, load_model, load_workload, resolved_config
 from closim.config.validate import Schema, Text
 from closim.config.yaml_io import display_path
-from closim.errors import ConfigError
+from closim.engines.registry import engine_names
+from closim.model.errors import ConfigError
+from closim.model.workload import MODES
 
 CONFIG_ROOTS = ("hw", "workload")
-RUN_AXES: dict[str, tuple[str, ...]] = {"engine": ENGINES, "mode": MODES}
+
+
+def run_axis_choices() -> dict[str, tuple[str, ...]]:
+    """The axes that are not config keys, with their choices (engines as registered now)."""
+    return {"engine": engine_names(), "mode": MODES}
+
+
 """Axes that are not config paths but arguments of ``simulate``, with their allowed values."""
 
 MAX_POINTS = 1_000_000  # a typo such as 10 axes of 10 values should not exhaust memory
@@ -39,11 +46,11 @@ AxisValues = Annotated[list[Any], Field(min_length=1)]
 def _check_path(path: str, *, run_axes: bool) -> None:
     """A sweep key is ``hw.X...``, ``workload.X...`` or (axes only) ``engine`` / ``mode``."""
     parts = path.split(".")
-    if run_axes and path in RUN_AXES:
+    if run_axes and path in run_axis_choices():
         return
     if parts[0] in CONFIG_ROOTS and len(parts) > 1 and all(p.strip() for p in parts):
         return
-    roots = [*CONFIG_ROOTS, *(RUN_AXES if run_axes else ())]
+    roots = [*CONFIG_ROOTS, *(run_axis_choices() if run_axes else ())]
     near = did_you_mean(parts[0], roots)
     hint = f"did you mean {near!r}? " if near and near != parts[0] else ""
     extra = ", or engine / mode" if run_axes else ""
@@ -82,7 +89,7 @@ class SweepConfig(Schema):
                     _check_path(path, run_axes=True)
                 except ConfigError as err:
                     raise err.located(prefix=section) from None
-                choices = RUN_AXES.get(path)
+                choices = run_axis_choices().get(path)
                 for i, value in enumerate(values if choices else ()):
                     if value not in choices:
                         near = did_you_mean(value, choices)

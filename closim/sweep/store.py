@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.report.results import flatten
 
 SCHEMA_VERSION = "1"

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import numpy as np
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 from closim.topology import (
     block_diagonal,
     butterfly,

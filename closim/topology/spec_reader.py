@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from closim.errors import ConfigError
+from closim.model.errors import ConfigError
 
 _REQUIRED = object()
 

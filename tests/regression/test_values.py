@@ -31,7 +31,9 @@ def _same(a: object, b: object) -> bool:
 @pytest.mark.parametrize("case", CASES)
 def test_recorded_values_unchanged(case: str) -> None:
     hw, wl, mode, engine = case.split("/")
-    got = figures(ROOT / "hw_configs" / f"{hw}.yaml", ROOT / "workloads" / f"{wl}.yaml", mode, engine)
+    got = figures(
+        ROOT / "hw_configs" / f"{hw}.yaml", ROOT / "workloads" / f"{wl}.yaml", mode, engine
+    )
     want = VALUES[case]["values"]
     assert sorted(got["values"]) == sorted(want)
     changed = {k: (want[k], got["values"][k]) for k in want if not _same(want[k], got["values"][k])}

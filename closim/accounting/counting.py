@@ -6,7 +6,7 @@ in its components, and the tests check that the two agree.
 
 from __future__ import annotations
 
-from closim.sim.stats import Stats
+from closim.accounting.stats import Stats
 from closim.trace import Trace
 
 

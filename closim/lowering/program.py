@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from closim.hw import Widths
+from closim.model.hw import Widths
 from closim.topology import LayerPlan
 
 #: Operand roles, as reported in ``traffic_bytes`` (DESIGN.md §8).

@@ -9,8 +9,8 @@ controller energy per bit moved) and ``static`` (static power over the simulated
 
 from __future__ import annotations
 
-from closim.hw import Accelerator
-from closim.sim.stats import Stats
+from closim.accounting.stats import Stats
+from closim.model.hw import Accelerator
 
 BREAKDOWN_KEYS = ("mac", "sram", "accumulator", "vector", "dram", "static")
 

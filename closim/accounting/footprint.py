@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 
-from closim.mapping.lowering import Program
+from closim.lowering.program import Program
 
 
 def footprint_bytes(program: Program, training: bool) -> dict[str, int]:

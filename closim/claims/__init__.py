@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from closim.accounting.energy import BREAKDOWN_KEYS
+from closim.accounting.stats import LEVELS
 from closim.config.catalog import resolve_path
 from closim.config.compose import Composed, parse_patterns
 from closim.config.errors import did_you_mean, single_line_errors
@@ -51,12 +53,11 @@ from closim.config.loader import load_hw, load_model, load_workload
 from closim.config.overrides import parse_set_options
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
 from closim.config.yaml_io import display_path
-from closim.energy import BREAKDOWN_KEYS
-from closim.errors import ConfigError
-from closim.hw import Accelerator
-from closim.mapping.lowering import ROLES
-from closim.sim.stats import LEVELS
-from closim.workload import Workload
+from closim.engines.registry import engine_names
+from closim.lowering.program import ROLES
+from closim.model.errors import ConfigError
+from closim.model.hw import Accelerator
+from closim.model.workload import Workload
 
 Progress = Callable[[int, int, int], None]
 
@@ -91,8 +92,18 @@ class RunConfig(Schema):
     )
     workload: Text = Field(description="a path relative to the claims file, or a bundled name")
     mode: Literal["inference", "training"] | None = None
-    engine: Literal["des", "analytic"] = "des"
+    engine: Text = "des"
     set: list[Text] | dict[str, Any] = Field(default_factory=list)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, engine: str) -> str:
+        names = engine_names()
+        if engine not in names:
+            near = did_you_mean(engine, names)
+            hint = f"; did you mean {near!r}?" if near else ""
+            raise ValueError(f"expected one of {', '.join(names)}{hint}")
+        return engine
 
 
 class TrainingConfig(Schema):

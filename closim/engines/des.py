@@ -1,4 +1,5 @@
-"""The discrete-event engine (SimPy): PE arrays, SRAM and DRAM play the trace (DESIGN.md §7).
+"""The discrete-event engine (SimPy): PE arrays, SRAM and DRAM play the trace (see
+docs/architecture.md, "Engines").
 
 Time is integer PE-clock cycles. Components:
 
@@ -25,14 +26,15 @@ no NumPy math runs here; the components count what they do.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import simpy
 
-from closim.hw import Accelerator
-from closim.sim.analytic import latency_cycles, vector_cycles
+from closim.cost.dram import burst_bytes, dram_cycles_at, latency_cycles, vector_cycles
+from closim.cost.pipeline import group_work, groups
+from closim.engines.base import Timing
+from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
 
 VECTOR_LANE = -1  # the lane id of the vector unit in timelines
@@ -80,10 +82,7 @@ class Dram:
 
     def cycles(self, nbytes: int) -> int:
         """Cycles one channel is held for ``nbytes`` (whole bursts)."""
-        if nbytes == 0 or math.isinf(self.bytes_per_cycle):
-            return 0
-        bursts = -(-nbytes // self.burst) * self.burst
-        return math.ceil(bursts / self.bytes_per_cycle)
+        return dram_cycles_at(burst_bytes(nbytes, self.burst), self.bytes_per_cycle)
 
     def _piece(self, nbytes: int, row: TraceRow):
         with self.channels.request() as req:
@@ -357,3 +356,20 @@ def _event_count(env: simpy.Environment) -> int:
 def run(trace: Trace, hw: Accelerator) -> DesResult:
     """Plays ``trace`` on ``hw`` as a discrete-event simulation."""
     return _Engine(trace, hw).run()
+
+
+@dataclass(frozen=True)
+class DesEngine:
+    """The discrete-event engine behind the ``Engine`` interface; its record is the DesResult."""
+
+    name: str = "des"
+    description: str = "discrete-event (SimPy): contention, back-pressure, overlap"
+
+    def run(self, trace: Trace, hw: Accelerator) -> Timing:
+        """Per operation: the cycle its last row finished, and its critical compute."""
+        played = run(trace, hw)
+        work = {gid: group_work(rows, hw) for gid, _, rows in groups(trace)}
+        return Timing(played.cycles, played.group_end, work, played.events, played)
+
+
+ENGINE = DesEngine()

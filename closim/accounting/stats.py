@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from closim.mapping.lowering import ROLES
+from closim.lowering.program import ROLES
 
 LEVELS = ("dram", "sram", "accumulator")
 

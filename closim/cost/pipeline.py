@@ -1,42 +1,17 @@
-"""The analytic engine: the trace in closed form (DESIGN.md §7).
+"""The per-operation pipeline formula (docs/architecture.md, "Cost model"): how long one
+operation (trace group) takes when its tiles form a load / compute / store pipeline.
 
-Operations (trace groups) run one after another. Within one, tiles form a three-stage pipeline
-(load, compute, store; double buffering): per tile, the longer of its compute and the transfers
-that overlap it, plus the first load and the last store (see ``group_cycles``). The result is at
-least the DRAM time and the busiest array's compute, and equals the latter with unlimited
-bandwidth. Contention for SRAM space, back-pressure and overlap between independent operations are
-what it does not see (the discrete-event engine does).
+Used by the mapper to score candidate mappings, by the analytic engine as its whole model and by
+the DES to report each operation's critical compute.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
-from closim.hw import Accelerator
+from closim.cost.dram import burst_bytes, dram_cycles, latency_cycles, vector_cycles
+from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
-
-
-def burst_bytes(nbytes: int, burst: int) -> int:
-    """``nbytes`` rounded up to whole DRAM bursts."""
-    return -(-nbytes // burst) * burst if nbytes else 0
-
-
-def dram_cycles(nbytes: int, hw: Accelerator) -> int:
-    """Cycles the DRAM channels need for ``nbytes`` (already burst-rounded)."""
-    if nbytes == 0 or math.isinf(hw.dram_bytes_per_cycle):
-        return 0
-    return math.ceil(nbytes / hw.dram_bytes_per_cycle)
-
-
-def latency_cycles(hw: Accelerator) -> int:
-    """DRAM latency in PE clock cycles."""
-    return math.ceil(hw.dram.latency_ns * hw.clock_mhz / 1000.0)
-
-
-def vector_cycles(ops: int, hw: Accelerator) -> int:
-    """Cycles of the vector unit for ``ops`` elementwise operations."""
-    return -(-ops // hw.vector_unit.lanes) if ops else 0
 
 
 def groups(trace: Trace) -> Iterator[tuple[int, int, list[TraceRow]]]:
@@ -141,7 +116,7 @@ def _steps_from(rows: list[TraceRow], first_id: int) -> list[int]:
     return step_of
 
 
-def run(trace: Trace, hw: Accelerator) -> dict[int, tuple[int, int]]:
-    """Plays ``trace`` in closed form: per group (operation), (cycles, critical compute cycles).
-    Groups run one after another, so the step takes the sum of their cycles."""
-    return {gid: group_cycles(rows, hw, first) for gid, first, rows in groups(trace)}
+def trace_cycles(trace: Trace, hw: Accelerator) -> int:
+    """Cycles of the whole trace with its operations back to back (the mapper's score of a plan,
+    and the analytic engine's result)."""
+    return sum(group_cycles(rows, hw, first)[0] for _, first, rows in groups(trace))

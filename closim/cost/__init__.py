@@ -1,0 +1,1 @@
+"""The cost model: DRAM, latency, vector and per-operation pipeline cycles, defined once."""

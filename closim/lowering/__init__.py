@@ -1,0 +1,5 @@
+"""Lowering: a workload's layer plans -> the program of one step (tensors, GEMMs, vector ops)."""
+
+from closim.lowering.program import Gemm, Program, Tensor, VectorOp, lower
+
+__all__ = ["Gemm", "Program", "Tensor", "VectorOp", "lower"]

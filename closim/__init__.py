@@ -10,9 +10,10 @@ from typing import Any
 from closim.api import compare, simulate
 from closim.config import load_hw, load_workload
 from closim.model.errors import ConfigError
+from closim.model.version import VERSION
 from closim.topology import Layer, LayerPlan, Stage, StagePlan, build_layer, plan_layer
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "ConfigError",

@@ -154,7 +154,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise ConfigError(str(exc), source=args.file) from None
         else:
-            from closim.report.plots import load_results_file, plot_results
+            from closim.report.plots import plot_results
+            from closim.sweep.results_file import load_results_file
 
             if args.file:
                 raise ConfigError(

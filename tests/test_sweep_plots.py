@@ -12,8 +12,9 @@ import pytest
 from matplotlib.image import imread
 
 from closim.model.errors import ConfigError
-from closim.report.plots import KINDS, PRESETS, _speedups, load_results_file, plot_results
+from closim.report.plots import KINDS, PRESETS, _speedups, plot_results
 from closim.sweep import export_results, load_results, run_sweep
+from closim.sweep.results_file import load_results_file
 from tests.test_sweep_spec import write_sweep
 
 CLOS8 = {"kind": "clos", "r": 8, "m": 8}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import closim
+import closim.sweep.execute
 from closim.api import simulate
 from closim.config import load_hw, load_workload
 from closim.model.errors import ConfigError
@@ -124,7 +124,7 @@ def test_key_is_the_resolved_config_not_its_spelling(tmp_path: Path, monkeypatch
     assert key != point_key(hw, wl, "analytic", "inference")
     assert key != point_key(load_hw("scalesim-32x32", {"dram.latency_ns": 101}), wl, "analytic",
                             "training")  # fmt: skip
-    monkeypatch.setattr(closim, "__version__", "9.9.9")
+    monkeypatch.setattr(closim.sweep.execute, "VERSION", "9.9.9")
     assert key != point_key(hw, wl, "analytic", "training")
     monkeypatch.undo()
     # other simulator code under the same version number is another key too

@@ -744,9 +744,9 @@ class _Runner:
 
 
 def _version() -> str:
-    import closim
+    from closim.model.version import VERSION
 
-    return closim.__version__
+    return VERSION
 
 
 def sim_metric(run_result: Mapping[str, Any], metric: str) -> float:

@@ -1,7 +1,7 @@
 """Finding configs: bundled names (``--hw tpu-v1``), file paths, and ``closim list``.
 
 Bundled configs live in ``hw_configs/`` and ``workloads/`` of the working directory and of the
-repository the installed package comes from (``Path(closim.__file__).parents[1]``); the working
+repository the installed package comes from (the folder above ``closim/``); the working
 directory's shadow the repository's of the same name.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import closim
 from closim.config.compose import compose
 from closim.config.errors import did_you_mean, single_line_errors
 from closim.config.yaml_io import display_path, is_dir, is_file
 from closim.model.errors import ConfigError
+from closim.model.version import PACKAGE_DIR
 
 KIND_DIRS: dict[str, str] = {"hw": "hw_configs", "workload": "workloads"}
 KIND_WORDS: dict[str, str] = {"hw": "hw config", "workload": "workload", "auto": "config"}
@@ -35,7 +35,7 @@ def search_roots() -> list[Path]:
     """Directories holding ``hw_configs/`` and ``workloads/``: the working directory, then the
     repository next to the installed package."""
     roots: list[Path] = []
-    for root in (Path.cwd(), Path(closim.__file__).resolve().parents[1]):
+    for root in (Path.cwd(), PACKAGE_DIR.parent):
         if all(root.resolve() != r.resolve() for r in roots):
             roots.append(root)
     return roots

@@ -21,30 +21,8 @@ from closim.model.errors import ConfigError
 KINDS = ("line", "bar", "scatter")
 PRESETS = ("speedup-vs-compression", "energy-breakdown", "roofline")
 FIGURE_SUFFIXES = (".png", ".svg")
-STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 _LOG_SPAN = 20.0  # an axis whose positive values span more than this ratio is drawn log-scaled
 _ENERGY_UNITS = (("J", 1e12), ("mJ", 1e9), ("µJ", 1e6), ("nJ", 1e3), ("pJ", 1.0))
-
-
-def load_results_file(path: str | Path) -> pd.DataFrame:
-    """Sweep results from a store (.sqlite, .sqlite3, .db), a .csv or a .parquet file."""
-    from closim.sweep.store import load_results
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (*STORE_SUFFIXES, ".csv", ".parquet"):
-        raise ConfigError(
-            f"expected a results store (.sqlite, .db), .csv or .parquet file (got {str(path)!r})",
-            source=str(path),
-        )
-    if suffix in STORE_SUFFIXES:
-        return load_results(path)
-    if not path.is_file():
-        raise ConfigError("no such results file", source=str(path))
-    try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read results: {exc}", source=str(path)) from None
 
 
 def _require(frame: pd.DataFrame, column: str | None, option: str) -> None:

@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import closim
 from closim.api import Result, simulate
 from closim.config.compose import compose
 from closim.config.loader import load_hw, load_workload
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
+from closim.model.version import PACKAGE_DIR, VERSION
 from closim.model.workload import Workload
 from closim.report.results import RATIO_KEYS, result_dict
 from closim.sweep.spec import Point, SweepSpec, load_sweep
@@ -109,12 +109,12 @@ def resolved_config(hw: Accelerator, workload: Workload) -> dict[str, Any]:
 def model_version() -> str:
     """closim's version plus a fingerprint of its own source (every module but the CLI): a
     result computed by other code, even under the same version number, is not reused."""
-    return f"{closim.__version__}+{_source_digest()}"
+    return f"{VERSION}+{_source_digest()}"
 
 
 @functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
-    root = Path(closim.__file__).parent
+    root = PACKAGE_DIR
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         if path.name != "cli.py":

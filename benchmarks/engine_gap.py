@@ -41,7 +41,7 @@ def main() -> None:
                 t1 = time.perf_counter()
                 de = simulate(hw, wl, engine="des", mode=mode)
                 t2 = time.perf_counter()
-                moved = an.totals.dram_read_bytes + an.totals.dram_write_bytes
+                moved = an.totals.read_bytes["dram"] + an.totals.write_bytes["dram"]
                 dram_lb = math.ceil(moved / hw.dram_bytes_per_cycle)
                 gap = de.totals.cycles / an.totals.cycles - 1
                 binds = "dram" if dram_lb >= an.totals.critical_compute_cycles else "compute"

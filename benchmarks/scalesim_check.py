@@ -117,15 +117,15 @@ def run_closim(dataflow: str, m: int, k: int, n: int, extra: dict) -> ClosimGemm
     result = simulate(hw, wl, engine="analytic", mode="inference")
     (mapping,) = result.trace.mappings
     loads = [r for r in result.trace.rows if r.op == "load"]
-    read_a = sum(r.dram_read_bytes for r in loads if r.operand == "activations")
-    read_b = sum(r.dram_read_bytes for r in loads if r.operand == "weights")
-    assert read_a + read_b == result.totals.dram_read_bytes, "unexpected DRAM reads"
+    read_a = sum(r.moved("dram", "read") for r in loads if r.operand == "activations")
+    read_b = sum(r.moved("dram", "read") for r in loads if r.operand == "weights")
+    assert read_a + read_b == result.totals.read_bytes["dram"], "unexpected DRAM reads"
     return ClosimGemm(
         compute_cycles=result.totals.compute_cycles,
         model_cycles=scalesim_compute_cycles(dataflow, m, k, n, pe.rows, pe.cols),
         dram_read_a=read_a,
         dram_read_b=read_b,
-        dram_write=result.totals.dram_write_bytes,
+        dram_write=result.totals.write_bytes["dram"],
         mapping=mapping,
     )
 

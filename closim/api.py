@@ -12,7 +12,7 @@ from closim.accounting.stats import Stats
 from closim.engines import des
 from closim.engines.base import Timing
 from closim.engines.registry import get_engine
-from closim.lowering.program import Program, lower
+from closim.lowering import Program, lower
 from closim.mapping.mapper import map_program
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
@@ -144,23 +144,16 @@ def simulate(
         s.stall_cycles = s.cycles - s.critical_compute_cycles
         s.peak_sram_bytes = max((peaks[g] for g in mine), default=0)
         plan = plans[name]
-        weights = sum(
-            t.nbytes
-            for t in program.tensors.values()
-            if t.role == "weights" and t.name.startswith(name + ".")
-        )
-        layer_fp = sum(
-            t.nbytes
-            for t in program.tensors.values()
-            if t.name.startswith(name + ".") and t.role in ("weights", "indices", "optimizer")
-        )
+        own = program.of_layer(name)
+        weights = sum(t.nbytes for t in own if t.kind == "weight")
+        layer_fp = sum(t.nbytes for t in own if t.kind in ("weight", "index", "optimizer_state"))
         layers.append(
             LayerResult(
                 name=name,
                 topology=plan.kind,
                 params=plan.num_params,
                 stats=s,
-                energy_pj=energy_breakdown_pj(s, hw, hw.seconds(s.cycles)),
+                energy_pj=energy_breakdown_pj(s, hw),
                 weight_bytes=weights,
                 index_bytes=plan.index_bytes,
                 footprint_bytes=layer_fp,
@@ -179,7 +172,7 @@ def simulate(
         engine=engine,
         batch=batch,
         totals=totals,
-        energy_pj=energy_breakdown_pj(totals, hw, hw.seconds(totals.cycles)),
+        energy_pj=energy_breakdown_pj(totals, hw),
         layers=layers,
         trace=trace,
         footprint=footprint,

@@ -1,10 +1,14 @@
-"""The trace: one row per SRAM tile operation (DESIGN.md §6), columnar, exportable and replayable.
+"""The trace: one row per SRAM tile operation, exportable and replayable (docs/architecture.md).
 
-Row kinds (``op``): ``load`` (DRAM -> SRAM of one operand sub-tile), ``compute`` (one SRAM tile on
-one PE array), ``store`` (SRAM -> DRAM of one output sub-tile), ``vector`` (vector-unit work:
+Row kinds (``op``): ``load`` (one operand sub-tile into the SRAM), ``compute`` (one SRAM tile on
+one PE array), ``store`` (one output sub-tile out of the SRAM), ``vector`` (vector-unit work:
 optimizer update, shuffle pass). Index ranges are half-open and in the *logical* GEMM of the row's
 pass (C[b, m, n] += A[b, m, k] @ B[b, k, n]), whatever orientation the mapper chose, so that a
 replay can recompute every tile from the layer's own tensors.
+
+Data movement is data: a row carries its ``transfers``, each (memory level, direction, tensor
+role, bytes), for any level the accelerator has. Engines time the transfers of the levels they
+model; accounting counts every transfer; energy prices them per level.
 
 Dependencies: ``depends_on`` lists row ids inside the same operation (a compute on its loads, a
 store on its compute); ``group`` numbers the operation (one GEMM or vector op) and operations run in
@@ -14,21 +18,41 @@ group order, each starting after the groups that produce its inputs (``after_gro
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads only when a trace is exported
+    import pandas as pd
+
+Op = Literal["load", "compute", "store", "vector"]
+Direction = Literal["read", "write"]
+OPS: tuple[Op, ...] = ("load", "compute", "store", "vector")
+DIRECTIONS: tuple[Direction, ...] = ("read", "write")
+
+
+class Transfer(NamedTuple):
+    """``nbytes`` of tensor role ``role`` read from or written to memory level ``level``."""
+
+    level: str
+    direction: Direction
+    role: str
+    nbytes: int
+
+
+def transfers(*items: tuple[str, Direction, str, int]) -> tuple[Transfer, ...]:
+    """The non-empty ones of ``items`` as Transfers (rows list only what moves)."""
+    return tuple(Transfer(*t) for t in items if t[3])
 
 
 @dataclass
 class TraceRow:
     """One tile operation. Bytes are bytes, cycles are PE-array clock cycles."""
 
-    op: str
+    op: Op
     group: int
     layer: str
     stage: int
     pass_: str
-    operand: str = ""  # role of the tensor moved (load/store/vector), "" for compute rows
+    operand: str = ""  # role of the tensor a load/store/vector row moves, "" for compute rows
     tensor: str = ""
     array: int = -1
     block_lo: int = 0
@@ -39,18 +63,7 @@ class TraceRow:
     k_hi: int = 0
     n_lo: int = 0
     n_hi: int = 0
-    dram_read_bytes: int = 0
-    dram_write_bytes: int = 0
-    sram_read_bytes: int = 0
-    sram_write_bytes: int = 0
-    acc_read_bytes: int = 0
-    acc_write_bytes: int = 0
-    sram_read_a_bytes: int = 0
-    sram_read_b_bytes: int = 0
-    sram_psum_bytes: int = 0  # of sram_read/write_bytes: partial sums (no accumulator buffer)
-    a_operand: str = ""
-    b_operand: str = ""
-    c_operand: str = ""
+    transfers: tuple[Transfer, ...] = ()
     macs: int = 0
     useful_macs: int = 0
     vector_ops: int = 0
@@ -61,8 +74,26 @@ class TraceRow:
     depends_on: tuple[int, ...] = ()
     after_groups: tuple[int, ...] = ()
 
+    def moved(self, level: str, direction: Direction) -> int:
+        """Bytes this row reads from (``read``) or writes to (``write``) ``level``."""
+        return sum(
+            t.nbytes for t in self.transfers if t.level == level and t.direction == direction
+        )
+
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TraceRow))
+
+
+def _transfers_text(row: TraceRow) -> str:
+    return " ".join(f"{t.level}:{t.direction}:{t.role}:{t.nbytes}" for t in row.transfers)
+
+
+def _parse_transfers(text: str) -> tuple[Transfer, ...]:
+    items = []
+    for item in text.split():
+        level, direction, role, nbytes = item.split(":")
+        items.append(Transfer(level, direction, role, int(nbytes)))  # type: ignore[arg-type]
+    return tuple(items)
 
 
 @dataclass
@@ -70,7 +101,7 @@ class Trace:
     """A step's tile operations in issue order, plus the mapper's per-GEMM decisions."""
 
     rows: list[TraceRow] = field(default_factory=list)
-    mappings: list[dict[str, Any]] = field(default_factory=list)
+    mappings: list[Any] = field(default_factory=list)  # closim.mapping GemmMapping records
     resident_tensors: list[str] = field(default_factory=list)
     resident_live_bytes: list[int] = field(default_factory=list)  # per group (operation)
     buffer_bytes: list[int] = field(default_factory=list)  # per group: its own SRAM buffers
@@ -91,20 +122,36 @@ class Trace:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def levels(self) -> list[str]:
+        """The memory levels the rows move data at, in order of first appearance."""
+        return list(dict.fromkeys(t.level for r in self.rows for t in r.transfers))
+
     def to_frame(self) -> pd.DataFrame:
-        """The trace as a DataFrame, one row per tile operation, ``id`` as the first column."""
+        """The trace as a DataFrame, one row per tile operation, ``id`` as the first column.
+
+        ``transfers`` is the exact list ``level:direction:role:bytes ...``; for reading, a
+        ``{level}_{direction}_bytes`` column per level and direction sums it."""
+        import pandas as pd
+
+        names = [c for c in COLUMNS if c != "transfers"]
         frame = pd.DataFrame.from_records(
-            [[getattr(r, c) for c in COLUMNS] for r in self.rows], columns=list(COLUMNS)
+            [[getattr(r, c) for c in names] for r in self.rows], columns=names
         )
         frame = frame.rename(columns={"pass_": "pass"})
         frame.insert(0, "id", range(len(frame)))
         frame["depends_on"] = [" ".join(map(str, r.depends_on)) for r in self.rows]
         frame["after_groups"] = [" ".join(map(str, r.after_groups)) for r in self.rows]
+        for level in self.levels():
+            for direction in DIRECTIONS:
+                frame[f"{level}_{direction}_bytes"] = [r.moved(level, direction) for r in self.rows]
+        frame["transfers"] = [_transfers_text(r) for r in self.rows]
         return frame
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Trace:
         """Inverse of :meth:`to_frame` (as read back from CSV or Parquet)."""
+        import pandas as pd
+
         trace = cls()
         records = frame.rename(columns={"pass": "pass_"}).to_dict("records")
         for rec in records:
@@ -112,7 +159,9 @@ class Trace:
             for key in ("depends_on", "after_groups"):
                 text = "" if pd.isna(values[key]) else str(values[key])
                 values[key] = tuple(int(x) for x in text.split())
-            for key in ("operand", "tensor", "a_operand", "b_operand", "c_operand"):
+            for key in ("operand", "tensor"):
                 values[key] = "" if pd.isna(values[key]) else str(values[key])
+            text = values["transfers"]
+            values["transfers"] = _parse_transfers("" if pd.isna(text) else str(text))
             trace.add(TraceRow(**values))
         return trace

@@ -29,7 +29,7 @@ def test_cycles_bound_by_compute_and_dram(name, mode, dataflow):
     assert t.cycles >= t.critical_compute_cycles
     busiest = max(m["busiest_array_cycles"] for m in r.trace.mappings)
     assert t.cycles >= busiest
-    dram_bytes = t.dram_read_bytes + t.dram_write_bytes
+    dram_bytes = t.read_bytes["dram"] + t.write_bytes["dram"]
     assert t.cycles >= math.ceil(dram_bytes / hw.dram_bytes_per_cycle)
     assert t.stall_cycles == t.cycles - t.critical_compute_cycles
 
@@ -118,9 +118,8 @@ def test_traffic_breakdown_adds_up():
     r = simulate(hw, make_workload(widths, topos, batch=16))
     t = r.totals
     tb = t.traffic_bytes
-    assert sum(tb["dram"].values()) == t.dram_read_bytes + t.dram_write_bytes
-    assert sum(tb["sram"].values()) == t.sram_read_bytes + t.sram_write_bytes
-    assert sum(tb["accumulator"].values()) == t.acc_read_bytes + t.acc_write_bytes
+    for level in ("dram", "sram", "accumulator"):
+        assert sum(tb[level].values()) == t.read_bytes[level] + t.write_bytes[level]
     assert tb["dram"]["indices"] > 0  # the unstructured layer moves its indices
     assert tb["dram"]["optimizer"] > 0  # momentum state is read and written back
 

@@ -61,7 +61,7 @@ def test_run_json_matches_the_library(engine):
     want = simulate(load_hw(HW), load_workload(WL), engine=engine, mode="training")
     assert data["totals"]["cycles"] == want.totals.cycles
     assert data["totals"]["macs"] == want.totals.macs
-    assert data["totals"]["dram_read_bytes"] == want.totals.dram_read_bytes
+    assert data["totals"]["dram_read_bytes"] == want.totals.read_bytes["dram"]
     assert data["totals"]["energy_pj"] == pytest.approx(sum(want.energy_pj.values()))
     assert sum(layer["macs"] for layer in data["layers"]) == data["totals"]["macs"]
     assert sum(layer["cycles"] for layer in data["layers"]) == data["totals"]["cycles"]
@@ -162,7 +162,7 @@ def test_trace_export_round_trips(tmp_path):
         result = simulate(load_hw(HW), load_workload(WL), engine="analytic")
         mine = [r for r in result.trace.rows if r.layer == "fc2"]
         assert len(frame) == len(mine)
-        assert frame["dram_read_bytes"].sum() == sum(r.dram_read_bytes for r in mine)
+        assert frame["dram_read_bytes"].sum() == sum(r.moved("dram", "read") for r in mine)
         assert frame["macs"].sum() == sum(r.macs for r in mine)
 
 

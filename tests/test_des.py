@@ -37,10 +37,9 @@ def test_des_counts_equal_trace_counts(name, mode, dataflow):
     played = des.run(trace, hw)
     counted = count_rows(trace).values()
     assert played.macs == sum(s.array_macs for s in counted)
-    assert played.dram_read_bytes == sum(s.dram_read_bytes for s in counted)
-    assert played.dram_write_bytes == sum(s.dram_write_bytes for s in counted)
-    assert played.sram_read_bytes == sum(s.sram_read_bytes for s in counted)
-    assert played.sram_write_bytes == sum(s.sram_write_bytes for s in counted)
+    for level in ("dram", "sram"):
+        assert played.read_bytes[level] == sum(s.read_bytes[level] for s in counted)
+        assert played.write_bytes[level] == sum(s.write_bytes[level] for s in counted)
 
 
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
@@ -54,7 +53,7 @@ def test_des_respects_compute_and_dram_bounds(name, mode):
         if r.op == "compute":
             per_array[r.array] = per_array.get(r.array, 0) + r.compute_cycles
     assert played.cycles >= max(per_array.values())
-    moved = played.dram_read_bytes + played.dram_write_bytes
+    moved = played.read_bytes["dram"] + played.write_bytes["dram"]
     assert played.cycles >= math.ceil(moved / hw.dram_bytes_per_cycle)
     # busy intervals of one array never overlap
     busy = sorted(

@@ -1,4 +1,4 @@
-"""Memory footprint of a step in DRAM (DESIGN.md §5, "Memory footprint"), independent of the
+"""Memory footprint of a step in DRAM (docs/architecture.md, "Memory footprint"), independent of the
 accelerator's SRAM: what a framework must hold, each tensor at its role's width.
 
 Inference: weights and indices, plus the largest pair of consecutive activations (a layer's input
@@ -17,12 +17,12 @@ from closim.lowering.program import Program
 def footprint_bytes(program: Program, training: bool) -> dict[str, int]:
     """Peak DRAM bytes by kind (weights, indices, gradients, optimizer, activations) and total."""
     by_role = {"weights": 0, "indices": 0, "gradients": 0, "optimizer": 0, "activations": 0}
-    acts = [t for t in program.tensors.values() if t.role == "activations"]
-    grads = [t for t in program.tensors.values() if t.role == "gradients" and ".g" in t.name]
+    acts = [t for t in program.tensors.values() if t.kind == "activation"]
+    grads = [t for t in program.tensors.values() if t.kind == "activation_gradient"]
     for t in program.tensors.values():
         if t.role in ("weights", "indices", "optimizer"):
             by_role[t.role] += t.nbytes
-        elif t.role == "gradients" and ".dw" in t.name:
+        elif t.kind == "weight_gradient":
             by_role["gradients"] += t.nbytes
     if training:
         by_role["activations"] = sum(t.nbytes for t in acts)

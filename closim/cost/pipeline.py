@@ -66,7 +66,9 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
     compute: dict[int, list[int]] = {}
     any_dram = False
     for r, i in zip(rows, steps, strict=True):
-        moved = burst_bytes(r.dram_read_bytes, burst) + burst_bytes(r.dram_write_bytes, burst)
+        moved = burst_bytes(r.moved("dram", "read"), burst) + burst_bytes(
+            r.moved("dram", "write"), burst
+        )
         any_dram = any_dram or moved > 0
         if r.op == "load":
             loads[i] += moved

@@ -59,10 +59,8 @@ class DesResult:
     cycles: int
     group_end: dict[int, int]
     macs: int = 0
-    dram_read_bytes: int = 0
-    dram_write_bytes: int = 0
-    sram_read_bytes: int = 0
-    sram_write_bytes: int = 0
+    read_bytes: dict[str, int] = field(default_factory=dict)  # per memory level it models
+    write_bytes: dict[str, int] = field(default_factory=dict)
     events: int = 0
     intervals: list[Interval] = field(default_factory=list)
 
@@ -256,7 +254,7 @@ class _Engine:
 
     def _load(self, rid: int):
         row = self.rows[rid]
-        yield self.env.process(self.dram.transfer(row.dram_read_bytes, False, row))
+        yield self.env.process(self.dram.transfer(row.moved("dram", "read"), False, row))
         if row.vector_ops:  # index decode of an unstructured tile on the vector unit
             with self.vector_unit.resource.request() as req:
                 yield req
@@ -265,7 +263,7 @@ class _Engine:
                 self.intervals.append(
                     Interval("vector", "busy", start, self.env.now, row.group, row.layer)
                 )
-        self.sram.write_bytes += row.sram_write_bytes
+        self.sram.write_bytes += row.moved("sram", "write")
         if not self.consumers[rid]:
             self.sram.release(row.sram_hold_bytes)
         self.load_done[rid].succeed()
@@ -301,8 +299,8 @@ class _Engine:
                 Interval(unit.name, "busy", start, self.env.now, row.group, row.layer)
             )
             unit.macs += row.macs
-            self.sram.read_bytes += row.sram_read_bytes
-            self.sram.write_bytes += row.sram_write_bytes
+            self.sram.read_bytes += row.moved("sram", "read")
+            self.sram.write_bytes += row.moved("sram", "write")
             for dep in row.depends_on:
                 if self.rows[dep].op == "load":
                     self.consumers[dep] -= 1
@@ -317,8 +315,8 @@ class _Engine:
             rid = yield done.get()
             for nxt in self.dependents[rid]:
                 row = self.rows[nxt]
-                self.sram.read_bytes += row.sram_read_bytes
-                yield self.env.process(self.dram.transfer(row.dram_write_bytes, True, row))
+                self.sram.read_bytes += row.moved("sram", "read")
+                yield self.env.process(self.dram.transfer(row.moved("dram", "write"), True, row))
                 self._finish(nxt)
 
     def run(self) -> DesResult:
@@ -339,10 +337,8 @@ class _Engine:
             cycles=int(self.env.now),
             group_end=self.group_end,
             macs=sum(u.macs for u in units),
-            dram_read_bytes=self.dram.read_bytes,
-            dram_write_bytes=self.dram.write_bytes,
-            sram_read_bytes=self.sram.read_bytes,
-            sram_write_bytes=self.sram.write_bytes,
+            read_bytes={"dram": self.dram.read_bytes, "sram": self.sram.read_bytes},
+            write_bytes={"dram": self.dram.write_bytes, "sram": self.sram.write_bytes},
             events=_event_count(self.env),
             intervals=self.intervals,
         )

@@ -27,7 +27,7 @@ from closim.mapping.tiling import (
 )
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
-from closim.trace import Trace, TraceRow
+from closim.trace import Trace, TraceRow, transfers
 
 
 def array_spec(hw: Accelerator) -> ArraySpec:
@@ -96,7 +96,7 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
         except ConfigError:
             continue  # residents left some operation no room: a smaller share may fit
         cycles = trace_cycles(trace, hw)
-        moved = sum(r.dram_read_bytes + r.dram_write_bytes for r in trace.rows)
+        moved = sum(r.moved("dram", "read") + r.moved("dram", "write") for r in trace.rows)
         if best is None or (cycles, moved) < best[0]:
             best = ((cycles, moved), trace)
     if best is None:  # nothing fits even without residents: report why
@@ -216,8 +216,10 @@ def _emit_vector(
                     op.pass_,
                     operand=t.role,
                     tensor=t.name,
-                    dram_read_bytes=split[t.name][c],
-                    sram_write_bytes=split[t.name][c],
+                    transfers=transfers(
+                        ("dram", "read", t.role, split[t.name][c]),
+                        ("sram", "write", t.role, split[t.name][c]),
+                    ),
                     sram_hold_bytes=0 if t.name in res.resident else split[t.name][c],
                     after_groups=after,
                 )
@@ -228,8 +230,10 @@ def _emit_vector(
             TraceRow(
                 "vector", i, op.layer, op.stage, op.pass_, operand=role, tensor=op.writes[0],
                 vector_ops=ops[c], compute_cycles=_cdiv(ops[c], hw.vector_unit.lanes),
-                sram_read_bytes=sum(split[t.name][c] for t in read_all),
-                sram_write_bytes=sum(split[t.name][c] for t in write_all),
+                transfers=transfers(
+                    ("sram", "read", role, sum(split[t.name][c] for t in read_all)),
+                    ("sram", "write", role, sum(split[t.name][c] for t in write_all)),
+                ),
                 depends_on=deps, after_groups=after,
             )
         )  # fmt: skip
@@ -237,7 +241,10 @@ def _emit_vector(
             trace.add(
                 TraceRow(
                     "store", i, op.layer, op.stage, op.pass_, operand=t.role, tensor=t.name,
-                    dram_write_bytes=split[t.name][c], sram_read_bytes=split[t.name][c],
+                    transfers=transfers(
+                        ("dram", "write", t.role, split[t.name][c]),
+                        ("sram", "read", t.role, split[t.name][c]),
+                    ),
                     depends_on=(vid,), after_groups=after,
                 )
             )  # fmt: skip
@@ -385,13 +392,16 @@ def _emit_gemm(
             TraceRow(
                 "load", i, g.layer, g.stage, g.pass_, operand=opnd.role, tensor=opnd.tensor,
                 block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0], k_hi=lk[1],
-                n_lo=ln[0], n_hi=ln[1], dram_read_bytes=dram, sram_write_bytes=dense_bytes,
+                n_lo=ln[0], n_hi=ln[1],
+                transfers=transfers(
+                    ("dram", "read", opnd.role, dram), ("sram", "write", opnd.role, dense_bytes)
+                ),
                 vector_ops=ops_decode, after_groups=after,
                 # a resident tensor's first fetch lands in space the resident set already holds
                 sram_hold_bytes=0 if fill else dense_bytes,
             )
         )  # fmt: skip
-        ids = (row_id, _split_index_row(trace, row_id, idx)) if idx else (row_id,)
+        ids = (row_id, _index_row(trace, row_id, opnd.index_tensor, idx)) if idx else (row_id,)
         step_keys[key] = ids
         if pinned:
             loaded_once[key] = ids
@@ -419,27 +429,22 @@ def _emit_gemm(
             psum_w_count = out * (kfolds - (1 if tile.last_k else 0))
             psum_r_count = out * (kfolds - 1 + (0 if tile.first_k else 1))
             final = out if tile.last_k else 0
-            sram_r = feed_x + feed_y
-            sram_w = final * op_c.bytes_per_element
-            acc_r = acc_w = psum_sram = 0
-            if has_acc:
-                acc_w = psum_w_count * psum_w
-                acc_r = psum_r_count * psum_w + final * psum_w
-            else:
-                psum_sram = (psum_w_count + psum_r_count) * psum_w
-                sram_w += psum_w_count * psum_w
-                sram_r += psum_r_count * psum_w
+            # partial sums live in the accumulator when there is one, else in the SRAM
+            psum_level = "accumulator" if has_acc else "sram"
+            final_psum_read = final * psum_w if has_acc else 0
+            moves = transfers(
+                ("sram", "read", x.role, feed_x),
+                ("sram", "read", y.role, feed_y),
+                (psum_level, "read", "partial_sums", psum_r_count * psum_w + final_psum_read),
+                (psum_level, "write", "partial_sums", psum_w_count * psum_w),
+                ("sram", "write", op_c.role, final * op_c.bytes_per_element),
+            )
             lb, lm, lk, ln = logical(b, m, k, n)
             cid = trace.add(
                 TraceRow(
                     "compute", i, g.layer, g.stage, g.pass_, array=tile.array,
                     block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0],
-                    k_hi=lk[1], n_lo=ln[0], n_hi=ln[1], sram_read_bytes=sram_r,
-                    sram_write_bytes=sram_w, acc_read_bytes=acc_r, acc_write_bytes=acc_w,
-                    sram_read_a_bytes=feed_y if tiling.transposed else feed_x,
-                    sram_read_b_bytes=feed_x if tiling.transposed else feed_y,
-                    sram_psum_bytes=psum_sram,
-                    a_operand=op_a.role, b_operand=op_b.role, c_operand=op_c.role,
+                    k_hi=lk[1], n_lo=ln[0], n_hi=ln[1], transfers=moves,
                     macs=bt * mt * kt * nt, useful_macs=_useful(g, bt * mt * kt * nt),
                     folds=fp.folds, blocks_per_fold=fp.blocks_per_fold,
                     sram_hold_bytes=0 if has_acc else out * psum_w,
@@ -454,8 +459,11 @@ def _emit_gemm(
                         "store", i, g.layer, g.stage, g.pass_, operand=op_c.role,
                         tensor=op_c.tensor, array=tile.array, block_lo=lb[0], block_hi=lb[1],
                         m_lo=lm[0], m_hi=lm[1], n_lo=ln[0], n_hi=ln[1],
-                        dram_write_bytes=round(c_bytes * op_c.dram_fraction),
-                        sram_read_bytes=c_bytes, depends_on=(cid,), after_groups=after,
+                        transfers=transfers(
+                            ("dram", "write", op_c.role, round(c_bytes * op_c.dram_fraction)),
+                            ("sram", "read", op_c.role, c_bytes),
+                        ),
+                        depends_on=(cid,), after_groups=after,
                     )
                 )  # fmt: skip
         prev_step = step_keys
@@ -496,26 +504,31 @@ def _emit_gemm(
                 (sum(trace.rows[c].compute_cycles for c, _ in t) for t in per_array_tiles.values()),
                 default=0,
             ),
-            "dram_read_bytes": sum(r.dram_read_bytes for r in rows),
-            "dram_write_bytes": sum(r.dram_write_bytes for r in rows),
-            "sram_read_bytes": sum(r.sram_read_bytes for r in rows),
-            "sram_write_bytes": sum(r.sram_write_bytes for r in rows),
-            "acc_bytes": sum(r.acc_read_bytes + r.acc_write_bytes for r in rows),
+            "dram_read_bytes": sum(r.moved("dram", "read") for r in rows),
+            "dram_write_bytes": sum(r.moved("dram", "write") for r in rows),
+            "sram_read_bytes": sum(r.moved("sram", "read") for r in rows),
+            "sram_write_bytes": sum(r.moved("sram", "write") for r in rows),
+            "acc_bytes": sum(
+                r.moved("accumulator", "read") + r.moved("accumulator", "write") for r in rows
+            ),
             "footprint_bytes": tiling.footprint_bytes,
         }
     )
 
 
-def _split_index_row(trace: Trace, row_id: int, idx_bytes: int) -> int:
-    """A row of its own (operand ``indices``) for the index arrays that ride with a sparse load;
-    returns its id."""
+def _index_row(trace: Trace, row_id: int, index_tensor: str, idx_bytes: int) -> int:
+    """A row of its own (role ``indices``) for the index arrays of ``index_tensor`` that ride with
+    a sparse load; returns its id."""
     row = trace.rows[row_id]
     return trace.add(
         TraceRow(
             "load", row.group, row.layer, row.stage, row.pass_, operand="indices",
-            tensor=row.tensor.replace(".w", ".i"), block_lo=row.block_lo, block_hi=row.block_hi,
+            tensor=index_tensor, block_lo=row.block_lo, block_hi=row.block_hi,
             m_lo=row.m_lo, m_hi=row.m_hi, k_lo=row.k_lo, k_hi=row.k_hi, n_lo=row.n_lo,
-            n_hi=row.n_hi, dram_read_bytes=idx_bytes, sram_write_bytes=idx_bytes,
+            n_hi=row.n_hi,
+            transfers=transfers(
+                ("dram", "read", "indices", idx_bytes), ("sram", "write", "indices", idx_bytes)
+            ),
             sram_hold_bytes=idx_bytes if row.sram_hold_bytes else 0,
             after_groups=row.after_groups,
         )

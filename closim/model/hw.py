@@ -7,8 +7,11 @@ derived by ``closim.config.defaults`` and listed in ``Accelerator.derived``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
+
+from closim.model.vocabulary import ROLES
 
 Dataflow = Literal["ws", "os", "is"]
 """Which operand stays in the PEs: weights (ws), outputs (os) or inputs (is)."""
@@ -123,6 +126,26 @@ class MappingOptions:
 
 
 @dataclass(frozen=True)
+class MemoryLevel:
+    """One memory level as data: where tensors of ``roles`` may live, what it holds, how fast it
+    moves bytes and what a byte costs.
+
+    ``capacity_bytes`` None: unbounded (off-chip); ``bytes_per_cycle`` in bytes per PE-clock cycle
+    (``math.inf``: never a bottleneck); ``latency_cycles`` until a read's data arrives;
+    ``off_chip``: the level that backs the step (it holds every tensor before and after it).
+    """
+
+    name: str
+    capacity_bytes: int | None
+    bytes_per_cycle: float
+    latency_cycles: float
+    read_pj_per_byte: float
+    write_pj_per_byte: float
+    roles: tuple[str, ...] = ROLES
+    off_chip: bool = False
+
+
+@dataclass(frozen=True)
 class Accelerator:
     """One modeled accelerator. ``derived`` lists the dotted paths (``sram.read_pj_per_byte``...)
     whose values closim derived because the config left them out."""
@@ -143,6 +166,34 @@ class Accelerator:
     description: str = ""
     source: str = ""
     derived: tuple[str, ...] = ()
+    extra_levels: tuple[MemoryLevel, ...] = ()
+
+    @property
+    def levels(self) -> tuple[MemoryLevel, ...]:
+        """Every memory level, innermost first: the accumulator (if any), the SRAM, the DRAM,
+        then any levels the accelerator adds."""
+        acc = self.accumulator
+        on_chip = () if acc is None else (
+            MemoryLevel("accumulator", acc.capacity_bytes, math.inf, 0.0, acc.read_pj_per_byte,
+                        acc.write_pj_per_byte, ("partial_sums",)),
+        )  # fmt: skip
+        sram = MemoryLevel(
+            "sram", self.sram.capacity_bytes, self.sram.bytes_per_cycle, 0.0,
+            self.sram.read_pj_per_byte, self.sram.write_pj_per_byte,
+        )  # fmt: skip
+        dram_pj_per_byte = 8 * self.dram.total_pj_per_bit
+        dram = MemoryLevel(
+            "dram", None, self.dram_bytes_per_cycle, self.dram_latency_cycles, dram_pj_per_byte,
+            dram_pj_per_byte, off_chip=True,
+        )  # fmt: skip
+        return (*on_chip, sram, dram, *self.extra_levels)
+
+    def level(self, name: str) -> MemoryLevel:
+        """The memory level called ``name`` (KeyError if the accelerator has none)."""
+        for level in self.levels:
+            if level.name == name:
+                return level
+        raise KeyError(name)
 
     @property
     def total_pes(self) -> int:

@@ -8,11 +8,22 @@ from typing import Any
 
 import pandas as pd
 
-from closim.accounting.stats import Stats
+from closim.accounting.stats import STANDARD_LEVELS, Stats
 from closim.api import Result
 from closim.model.hw import Accelerator
 
 RATIO_KEYS = ("cycles", "energy_pj", "weight_bytes", "footprint_bytes", "dram_read_bytes", "macs")
+
+
+def _level_bytes(stats: Stats) -> dict[str, int]:
+    """``{level}_read_bytes`` and ``{level}_write_bytes`` of every level counted, the standard
+    ones (dram, sram, accumulator) always."""
+    levels = dict.fromkeys([*STANDARD_LEVELS, *stats.read_bytes, *stats.write_bytes])
+    out: dict[str, int] = {}
+    for level in levels:
+        out[f"{level}_read_bytes"] = stats.read_bytes.get(level, 0)
+        out[f"{level}_write_bytes"] = stats.write_bytes.get(level, 0)
+    return out
 
 
 def _metrics(
@@ -35,12 +46,7 @@ def _metrics(
         "stall_cycles": stats.stall_cycles,
         "energy_pj": sum(energy.values()),
         "energy_breakdown_pj": dict(energy),
-        "dram_read_bytes": stats.dram_read_bytes,
-        "dram_write_bytes": stats.dram_write_bytes,
-        "sram_read_bytes": stats.sram_read_bytes,
-        "sram_write_bytes": stats.sram_write_bytes,
-        "accumulator_read_bytes": stats.acc_read_bytes,
-        "accumulator_write_bytes": stats.acc_write_bytes,
+        **_level_bytes(stats),
         "vector_ops": stats.vector_ops,
         "peak_sram_bytes": stats.peak_sram_bytes,
         "weight_bytes": weight_bytes,

@@ -126,7 +126,7 @@ def run_closim(dataflow: str, m: int, k: int, n: int, extra: dict) -> ClosimGemm
         dram_read_a=read_a,
         dram_read_b=read_b,
         dram_write=result.totals.write_bytes["dram"],
-        mapping=mapping,
+        mapping=mapping.to_dict(),
     )
 
 

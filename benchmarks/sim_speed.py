@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         ss_cycles = runs[0].gemms[0].compute_cycles
         model = scalesim_compute_cycles("ws", m, k, n, 32, 32)
         assert model == ss_cycles, f"closim SCALE-Sim model {model} != SCALE-Sim {ss_cycles}"
-        mp = res.trace.mappings[0]
+        mp = res.trace.mappings[0].to_dict()
         print(
             f"  compute cycles: SCALE-Sim {ss_cycles:,}; closim for SCALE-Sim's mapping "
             f"{model:,} (equal); closim's own mapping ({mp['orientation']}) "

@@ -27,7 +27,7 @@ def test_cycles_bound_by_compute_and_dram(name, mode, dataflow):
     r = simulate(hw, make_workload(widths, topos, batch=16, mode=mode), engine="analytic")
     t = r.totals
     assert t.cycles >= t.critical_compute_cycles
-    busiest = max(m["busiest_array_cycles"] for m in r.trace.mappings)
+    busiest = max(m.busiest_array_cycles for m in r.trace.mappings)
     assert t.cycles >= busiest
     dram_bytes = t.read_bytes["dram"] + t.write_bytes["dram"]
     assert t.cycles >= math.ceil(dram_bytes / hw.dram_bytes_per_cycle)

@@ -194,8 +194,8 @@ def render_compare(data: dict[str, Any]) -> str:
     return table_text(table) + table_text(layers)
 
 
-def render_explain(mappings: Sequence[dict[str, Any]], title: str) -> str:
-    """``--explain``: the mapper's choice per GEMM."""
+def render_explain(mappings: Sequence[Any], title: str) -> str:
+    """``--explain``: the mapper's choice per GEMM (``GemmMapping`` records)."""
     table = Table(title=title)
     columns = (
         ("GEMM", lambda m: f"{m['layer']}.s{m['stage']} {m['pass']}"),
@@ -216,7 +216,7 @@ def render_explain(mappings: Sequence[dict[str, Any]], title: str) -> str:
     left = ("GEMM", "stationary", "on chip")
     for name, _ in columns:
         table.add_column(name, justify="left" if name in left else "right")
-    for m in mappings:
+    for m in (x.to_dict() for x in mappings):
         table.add_row(*(f(m) for _, f in columns))
     return table_text(table, width=260)
 

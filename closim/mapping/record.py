@@ -1,0 +1,66 @@
+"""The mapper's decision for one GEMM, as a typed record (``closim run --explain`` shows it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TileShape:
+    """SRAM tile sizes of the logical GEMM's oriented form: blocks and m x k x n elements."""
+
+    blocks: int
+    m: int
+    k: int
+    n: int
+
+
+@dataclass(frozen=True)
+class GemmMapping:
+    """How one GEMM (trace group ``group``) runs: orientation, tiles, loop order, pinned and
+    resident tensors, and the counts of its rows (cycles in PE-clock cycles, bytes in bytes)."""
+
+    group: int
+    layer: str
+    stage: int
+    pass_: str
+    blocks: int
+    m: int
+    k: int
+    n: int
+    orientation: str  # normal | transposed
+    dataflow: str
+    stationary: str
+    arrays_used: int
+    blocks_per_fold: int
+    folds: int
+    tiles: int
+    tile: TileShape
+    loop_order: str  # "m,n,k" or "n,m,k"
+    pinned: tuple[str, ...]
+    resident: tuple[str, ...]
+    compute_cycles: int
+    busiest_array_cycles: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    sram_read_bytes: int
+    sram_write_bytes: int
+    acc_bytes: int
+    footprint_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (``pass`` for ``pass_``, lists for tuples)."""
+        data = asdict(self)
+        data["pass"] = data.pop("pass_")
+        data["pinned"] = list(self.pinned)
+        data["resident"] = list(self.resident)
+        return {key: data[key] for key in _ORDER}
+
+
+_ORDER = (
+    "group", "layer", "stage", "pass", "blocks", "m", "k", "n", "orientation", "dataflow",
+    "stationary", "arrays_used", "blocks_per_fold", "folds", "tiles", "tile", "loop_order",
+    "pinned", "resident", "compute_cycles", "busiest_array_cycles", "dram_read_bytes",
+    "dram_write_bytes", "sram_read_bytes", "sram_write_bytes", "acc_bytes", "footprint_bytes",
+)  # fmt: skip

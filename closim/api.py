@@ -4,10 +4,12 @@ lowering, the mapper, an engine and the energy table; engines only ever see a tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from closim.accounting.counting import count_rows
 from closim.accounting.energy import energy_breakdown_pj
 from closim.accounting.footprint import footprint_bytes
+from closim.accounting.metrics import flatten, metrics
 from closim.accounting.stats import Stats
 from closim.engines import des
 from closim.engines.base import Timing
@@ -19,6 +21,9 @@ from closim.model.hw import Accelerator
 from closim.model.workload import MODES, Workload
 from closim.topology import LayerPlan, plan_layer
 from closim.trace import Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -56,6 +61,39 @@ class Result:
     def seconds(self) -> float:
         """Simulated time of the step in seconds."""
         return self.hw.seconds(self.totals.cycles)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step as ``closim run --format json`` prints it: totals and per-layer metrics."""
+        hw = self.hw
+        layers = []
+        for layer in self.layers:
+            entry: dict[str, Any] = {
+                "name": layer.name, "topology": layer.topology, "params": layer.params,
+            }  # fmt: skip
+            entry.update(
+                metrics(layer.stats, hw, layer.energy_pj, layer.weight_bytes, layer.index_bytes,
+                        layer.footprint_bytes)
+            )  # fmt: skip
+            layers.append(entry)
+        totals = metrics(
+            self.totals, hw, self.energy_pj, sum(x.weight_bytes for x in self.layers),
+            sum(x.index_bytes for x in self.layers), self.footprint["total"],
+        )  # fmt: skip
+        return {
+            "hw": hw.name, "workload": self.workload.name, "mode": self.mode,
+            "engine": self.engine, "batch": self.batch, "clock_mhz": hw.clock_mhz,
+            "totals": totals, "layers": layers,
+        }  # fmt: skip
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per layer plus a ``total`` row, metrics flattened (the CSV of ``closim run``)."""
+        import pandas as pd  # lazy: only exports need pandas
+
+        data = self.to_dict()
+        rows = [{"layer": "total", "topology": "", "params": None, **flatten(data["totals"])}]
+        for layer in data["layers"]:
+            rows.append(flatten(layer) | {"layer": layer["name"]})
+        return pd.DataFrame(rows).drop(columns=["name"], errors="ignore")
 
 
 def layer_plans(workload: Workload) -> list[tuple[str, LayerPlan]]:

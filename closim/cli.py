@@ -7,24 +7,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 import yaml
 
-from closim.engines.registry import engine_names
+from closim import cli_parser
 from closim.model.errors import ConfigError
-from closim.model.workload import MODES
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and a ConfigError, so it exits 2 like every other."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message, source=self.prog)
 
 
 def _parse_spec(text: str, option: str) -> object:
@@ -64,16 +55,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (got {value})")
-    return value
-
-
 def _load_run_inputs(args: argparse.Namespace):
     """The hw record and workload of a run-like command, with ``--set`` overrides applied."""
     from closim.config import load_hw, load_workload, parse_set_options
@@ -98,7 +79,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _write_timeline(result, args.timeline)
     if args.format == "json":
         if args.explain:
-            data["mappings"] = result.trace.mappings
+            data["mappings"] = [m.to_dict() for m in result.trace.mappings]
         text = to_json(data)
     elif args.format == "csv":
         text = result_frame(result).to_csv(index=False)
@@ -260,7 +241,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     data = compare_dict(written, dense)
     if args.format == "json":
         if args.explain:
-            data["mappings"] = {"as_written": written.trace.mappings, "dense": dense.trace.mappings}
+            data["mappings"] = {
+                "as_written": [m.to_dict() for m in written.trace.mappings],
+                "dense": [m.to_dict() for m in dense.trace.mappings],
+            }
         text = to_json(data)
     elif args.format == "csv":
         import pandas as pd
@@ -359,147 +343,24 @@ def _emit(text: str, args: argparse.Namespace) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _add_format(
-    parser: argparse.ArgumentParser, choices: Sequence[str], *, with_out_file: bool = True
-) -> None:
-    parser.add_argument("--format", choices=list(choices), default=choices[0])
-    if with_out_file:
-        parser.add_argument(
-            "--out", dest="out_file", metavar="FILE", help="write the result to FILE, not stdout"
-        )
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "topology": _cmd_topology,
+    "list": _cmd_list,
+    "run": _cmd_run,
+    "compare": _cmd_compare,
+    "trace": _cmd_trace,
+    "plot": _cmd_plot,
+    "sweep": _cmd_sweep,
+    "results": _cmd_results,
+    "validate": _cmd_validate,
+    "train": _cmd_train,
+    "show": _cmd_show,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every ``closim`` subcommand."""
-    parser = _Parser(
-        prog="closim",
-        description="Cycles, energy and memory of a priori sparse layers on modeled accelerators.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    topo = sub.add_parser("topology", help="parameters, MACs and paths of a topology vs dense")
-    topo.add_argument("--in", dest="in_features", type=int, required=True, metavar="N")
-    topo.add_argument(
-        "--out", dest="out_features", type=int, default=None, metavar="N", help="default: --in"
-    )
-    topo.add_argument(
-        "--spec", default="dense", help='topology spec as YAML, e.g. "{kind: clos, r: 64, m: 64}"'
-    )
-    topo.add_argument(
-        "--no-paths", action="store_true", help="skip the input-to-output path count (large layers)"
-    )
-    _add_format(topo, ("table", "json"), with_out_file=False)
-    topo.set_defaults(handler=_cmd_topology)
-
-    lst = sub.add_parser("list", help="the bundled hardware configs and workloads")
-    _add_format(lst, ("table", "json"))
-    lst.set_defaults(handler=_cmd_list)
-
-    def run_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--hw", required=True, help="hw config file or bundled name")
-        p.add_argument("--workload", required=True, help="workload file or bundled name")
-        p.add_argument("--mode", choices=list(MODES), default=None)
-        p.add_argument("--engine", choices=list(engine_names()), default="des")
-        p.add_argument("--batch", type=_positive_int, default=None)
-        p.add_argument(
-            "--set", action="append", metavar="PATH=VALUE", help="override a config value (YAML)"
-        )
-
-    run = sub.add_parser("run", help="simulate one step: cycles, energy, bytes per layer")
-    run_options(run)
-    run.add_argument("--explain", action="store_true", help="print the mapping of every GEMM")
-    run.add_argument(
-        "--execute",
-        action="store_true",
-        help="run each layer's real math and check that the trace's tiles reproduce it",
-    )
-    run.add_argument("--inputs", metavar="FILE.npy", help="--execute: the first layer's input")
-    run.add_argument(
-        "--timeline", metavar="FILE.csv", help="write the DES's per-array busy/stall intervals"
-    )
-    _add_format(run, ("table", "json", "csv"))
-    run.set_defaults(handler=_cmd_run)
-
-    cmp_ = sub.add_parser("compare", help="the workload as written vs every layer dense")
-    run_options(cmp_)
-    cmp_.add_argument("--explain", action="store_true", help="print the mapping of every GEMM")
-    _add_format(cmp_, ("table", "json", "csv"))
-    cmp_.set_defaults(handler=_cmd_compare)
-
-    trace = sub.add_parser("trace", help="export the tile trace of one step to CSV or Parquet")
-    run_options(trace)
-    trace.add_argument("--layer", default=None, help="only this layer's rows")
-    trace.add_argument("--out", dest="out_file", required=True, metavar="FILE.csv|FILE.parquet")
-    trace.set_defaults(handler=_cmd_trace)
-
-    plot = sub.add_parser(
-        "plot",
-        help="figures: closim plot RESULTS --x COL --y COL | --preset NAME; "
-        "closim plot timeline FILE.csv",
-    )
-    plot.add_argument("what", metavar="RESULTS|timeline", help="a results file (.sqlite, .csv, "
-                      ".parquet), or the word timeline followed by a timeline CSV")  # fmt: skip
-    plot.add_argument("file", nargs="?", help="the CSV that closim run --timeline wrote")
-    plot.add_argument("--x", default=None, help="column on the x axis")
-    plot.add_argument("--y", default=None, help="column on the y axis")
-    plot.add_argument("--hue", default=None, help="column that colours the series")
-    plot.add_argument("--kind", choices=["line", "bar", "scatter"], default="line")
-    plot.add_argument(
-        "--preset", choices=["speedup-vs-compression", "energy-breakdown", "roofline"], default=None
-    )
-    plot.add_argument("--title", default=None)
-    plot.add_argument("--out", dest="out_file", required=True, metavar="FIG.png|FIG.svg")
-    plot.set_defaults(handler=_cmd_plot)
-
-    sweep = sub.add_parser("sweep", help="run a YAML sweep; finished points persist in SQLite")
-    sweep.add_argument("file", help="a sweep file (sweeps/*.yaml)")
-    sweep.add_argument(
-        "--workers", type=_positive_int, default=None, help="1: in-process; default: local Dask"
-    )
-    sweep.add_argument("--scheduler", default=None, metavar="ADDR", help="tcp://host:8786")
-    sweep.add_argument("--db", default=None, metavar="PATH", help="the SQLite results store")
-    sweep.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep.set_defaults(handler=_cmd_sweep)
-
-    results = sub.add_parser("results", help="export a sweep's results store to CSV or Parquet")
-    results.add_argument("db", help="the SQLite results store")
-    results.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
-    results.set_defaults(handler=_cmd_results)
-
-    validate = sub.add_parser(
-        "validate", help="check the claims of a claims file; exit 1 if any fail"
-    )
-    validate.add_argument("file", help="a claims file (claims/*.yaml)")
-    validate.add_argument(
-        "--db", default=None, metavar="PATH", help="results store used as a cache"
-    )
-    validate.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_format(validate, ("table", "json"))
-    validate.set_defaults(handler=_cmd_validate)
-
-    train = sub.add_parser("train", help="train the workload's MLP on digits, per topology")
-    train.add_argument("--workload", required=True, help="workload file or bundled name")
-    train.add_argument("--epochs", type=_positive_int, default=30)
-    train.add_argument(
-        "--topology", action="append", default=[], metavar="SPEC",
-        help="a hidden-layer topology (YAML); repeatable; default: as written and dense",
-    )  # fmt: skip
-    train.add_argument("--folds", type=_positive_int, default=5, help="stratified k-fold splits")
-    train.add_argument("--seeds", type=_positive_int, default=2, help="seeds per split")
-    train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None)
-    train.add_argument("--learning-rate", dest="learning_rate", type=float, default=None)
-    train.add_argument("--set", action="append", metavar="PATH=VALUE", help="workload override")
-    _add_format(train, ("table", "json"))
-    train.set_defaults(handler=_cmd_train)
-
-    show = sub.add_parser("show", help="a config file resolved and validated, defaults filled in")
-    show.add_argument("file", help="a hw config or workload YAML file, or a bundled name")
-    show.add_argument("--kind", choices=["auto", "hw", "workload"], default="auto")
-    show.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a value")
-    _add_format(show, ("yaml", "json"))
-    show.set_defaults(handler=_cmd_show)
-    return parser
+    """The argument parser of every ``closim`` subcommand (options in ``closim.cli_parser``)."""
+    return cli_parser.build_parser(_HANDLERS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

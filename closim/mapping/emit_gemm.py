@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from closim.lowering.program import Gemm
+from closim.mapping.dataflow import dataflow_spec
 from closim.mapping.record import GemmMapping, TileShape
 from closim.mapping.sparse import SparseGemm
 from closim.mapping.systolic import FoldPlan
@@ -279,8 +280,4 @@ def _record(rows, trace, g, group, tiling, arr, xy, ops, per_array) -> GemmMappi
 
 
 def _stationary(dataflow: str, transposed: bool) -> str:
-    if dataflow == "os":
-        return "C (outputs)"
-    if dataflow == "ws":
-        return "A" if transposed else "B"
-    return "B" if transposed else "A"
+    return dataflow_spec(dataflow).stationary_operand(transposed)

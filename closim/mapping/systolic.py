@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from closim.mapping.dataflow import dataflow_spec
 from closim.model.hw import DATAFLOWS, FOLD_MODELS, Dataflow, FoldModel
 
 __all__ = [
@@ -99,11 +100,7 @@ def spatial_temporal(dataflow: Dataflow, m: int, k: int, n: int) -> tuple[int, i
     GEMM ``(M, K, N)`` under ``dataflow``: os ``(M, N, K)``, ws ``(K, N, M)``, is ``(K, M, N)``."""
     _check_dataflow(dataflow)
     _check_positive(m=m, k=k, n=n)
-    if dataflow == "os":
-        return m, n, k
-    if dataflow == "ws":
-        return k, n, m
-    return k, m, n
+    return dataflow_spec(dataflow).spatial_temporal(m, k, n)
 
 
 def fold_count(sr: int, sc: int, rows: int, cols: int) -> int:
@@ -119,7 +116,7 @@ def fold_latency(dataflow: Dataflow, t: int, rows: int, cols: int) -> int:
     _check_dataflow(dataflow)
     _check_positive(t=t, rows=rows, cols=cols)
     base = rows + cols + t - 2
-    return base if dataflow == "os" else base + rows
+    return base + rows if dataflow_spec(dataflow).preload else base
 
 
 def preload_cycles(dataflow: Dataflow, rows: int, cols: int) -> int:

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from closim.mapping.dataflow import dataflow_spec
 from closim.mapping.systolic import FoldPlan, plan_gemm
 
 
@@ -147,19 +148,9 @@ def feed_bytes(
 ) -> tuple[int, int, int]:
     """SRAM -> array bytes of one tile of the oriented GEMM X (mt x kt) @ Y (kt x nt) per block,
     and its K-folds. The stationary operand enters the array once per tile, a streamed operand
-    once per fold of the other spatial dimension (DESIGN.md §5). ``wx``, ``wy``: bytes/element."""
-    if arr.dataflow == "os":
-        fx = bt * mt * kt * _cdiv(nt, arr.cols)
-        fy = bt * kt * nt * _cdiv(mt, arr.rows)
-        kfolds = 1
-    elif arr.dataflow == "ws":
-        fy = bt * kt * nt
-        fx = bt * mt * kt * _cdiv(nt, arr.cols)
-        kfolds = _cdiv(kt, arr.rows)
-    else:  # is: X stationary (K x M spatial), Y streamed once per fold of M
-        fx = bt * mt * kt
-        fy = bt * kt * nt * _cdiv(mt, arr.cols)
-        kfolds = _cdiv(kt, arr.rows)
+    once per fold of the other spatial dimension (``closim.mapping.dataflow``). ``wx``, ``wy``:
+    bytes per element."""
+    fx, fy, kfolds = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
     return fx * wx, fy * wy, kfolds
 
 
@@ -175,11 +166,7 @@ class GemmShape:
 
 def _granules(arr: ArraySpec) -> tuple[int, int, int]:
     """Tile-size granules (m, k, n) that keep tile edges on fold edges for the dataflow."""
-    if arr.dataflow == "os":
-        return arr.rows, 1, arr.cols
-    if arr.dataflow == "ws":
-        return 1, arr.rows, arr.cols
-    return arr.cols, arr.rows, 1
+    return dataflow_spec(arr.dataflow).granules(arr.rows, arr.cols)
 
 
 def _vcdiv(a, b):
@@ -189,12 +176,8 @@ def _vcdiv(a, b):
 def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     """Vectorized ``plan_gemm`` (systolic.py) over arrays of tile sizes: (cycles of one tile
     alone, fill cycles a following tile saves)."""
-    if arr.dataflow == "os":
-        sr, sc, t = mt, nt, kt
-    elif arr.dataflow == "ws":
-        sr, sc, t = kt, nt, mt
-    else:
-        sr, sc, t = kt, mt, nt
+    spec = dataflow_spec(arr.dataflow)
+    sr, sc, t = spec.spatial_temporal(mt, kt, nt)
     rows, cols = arr.rows, arr.cols
     if arr.packing:
         fits = (sr <= rows) & (sc <= cols)
@@ -202,37 +185,63 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     else:
         bpf = np.ones_like(sr)
     folds = _vcdiv(bt, bpf) * _vcdiv(sr, rows) * _vcdiv(sc, cols)
-    latency = rows + cols + t - 2 + (0 if arr.dataflow == "os" else rows)
+    latency = rows + cols + t - 2 + (rows if spec.preload else 0)
     if arr.fold_model == "scalesim":
         return folds * latency - 1, np.zeros_like(folds)
     period = np.maximum(t, rows)
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
-@lru_cache(maxsize=4096)
-def search(
-    shape: GemmShape,
-    arr: ArraySpec,
-    a: Operand,
-    b: Operand,
-    c: Operand,
-    budget: Budget,
-    dram_bytes_per_cycle: float,
-    transposed: bool,
-    keep: int = 3,
-    tolerance: float = 0.02,
-) -> tuple[Tiling, ...]:
-    """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
-    DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
-    footprint; empty when nothing fits. Candidates within ``tolerance`` (relative) of the fastest
-    estimate rank by the busiest array's compute, then fewest tiles.
+def _footprints(arr, a, b, budget, fulls, bt, mt, kt, nt, order_nm, pin_a, pin_b, counts):
+    """SRAM bytes of every candidate double-buffered, whether it fits the budget and every
+    partition, and the distinct A and B sub-tiles one lockstep step holds."""
+    a_full, b_full = fulls
+    tb, tm, tn = counts
+    # footprint: distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
+    per_step = np.minimum(arr.count, tb * tm * tn)
+    inner = np.where(order_nm == 1, tm, tn)
+    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
+    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
+    a_need = np.zeros_like(bt) if a.on_chip else np.where(
+        pin_a, a_full, 2 * distinct_a * bt * mt * kt * a.bytes_per_element
+    )  # fmt: skip
+    b_need = np.zeros_like(bt) if b.on_chip else np.where(
+        pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
+    )  # fmt: skip
+    # outputs accumulate per array, double-buffered so one drains while the next accumulates
+    c_need = 2 * per_step * bt * mt * nt * budget.psum_bytes_per_element
+    c_need = np.where(c_need <= budget.acc_bytes, 0, c_need)
+    footprint = a_need + b_need + c_need
+    ok = footprint <= budget.sram_bytes
+    for need, part in (
+        (a_need, budget.part_a_bytes),
+        (b_need, budget.part_b_bytes),
+        (c_need, budget.part_c_bytes),
+    ):
+        if part is not None:
+            ok &= need <= part
+    return footprint, ok, distinct_a, distinct_b
 
-    Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
-    at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
-    partition), DRAM bytes from the loop order's reuse, the busiest array's compute from the fold
-    model. Edge tiles are scored as full ones; the chosen tilings are then walked exactly.
-    Results are cached, since the stages of a Clos layer and repeated layers ask the same question.
-    """
+
+def _dram_bytes(shape, a, b, c, fulls, pin_a, pin_b, order_nm, tm, tk, tn):
+    """DRAM bytes of every candidate from its loop order's reuse: with k untiled, the inner loop
+    reuses the operand it does not index; a pinned operand is read once; otherwise A is re-read
+    per n-tile and B per m-tile. C is written once unless it stays on chip."""
+    a_full, b_full = fulls
+    a_once = pin_a | ((tk == 1) & (order_nm == 0))
+    b_once = pin_b | ((tk == 1) & (order_nm == 1))
+    a_mem = a_full * a.dram_fraction + a.index_bytes
+    b_mem = b_full * b.dram_fraction + b.index_bytes
+    a_dram = 0 if a.on_chip else np.where(a_once, a_mem, a_mem * tn)
+    b_dram = 0 if b.on_chip else np.where(b_once, b_mem, b_mem * tm)
+    c_dram = 0 if c.on_chip else shape.blocks * shape.m * shape.n * c.bytes_per_element
+    return np.asarray(a_dram + b_dram + c_dram + np.zeros_like(tm), dtype=np.int64)
+
+
+def _grid(shape: GemmShape, arr: ArraySpec, a: Operand, b: Operand, budget: Budget) -> tuple:
+    """Every candidate at once, as flat NumPy arrays: tile sizes (blocks on the array count and
+    halvings, m/k/n from ``_candidates`` on the dataflow's granules), loop order and pinned
+    operands (only those that fit the budget whole); then the tile counts per dimension."""
     gm, gk, gn = _granules(arr)
     b_sizes = sorted(
         {shape.blocks}
@@ -266,29 +275,39 @@ def search(
         _vcdiv(shape.k, kt),
         _vcdiv(shape.n, nt),
     )
-    # footprint: distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
-    per_step = np.minimum(arr.count, tb * tm * tn)
-    inner = np.where(order_nm == 1, tm, tn)
-    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
-    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
-    a_need = np.zeros_like(bt) if a.on_chip else np.where(
-        pin_a, a_full, 2 * distinct_a * bt * mt * kt * a.bytes_per_element
-    )  # fmt: skip
-    b_need = np.zeros_like(bt) if b.on_chip else np.where(
-        pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
-    )  # fmt: skip
-    # outputs accumulate per array, double-buffered so one drains while the next accumulates
-    c_need = 2 * per_step * bt * mt * nt * budget.psum_bytes_per_element
-    c_need = np.where(c_need <= budget.acc_bytes, 0, c_need)
-    footprint = a_need + b_need + c_need
-    ok = footprint <= budget.sram_bytes
-    for need, part in (
-        (a_need, budget.part_a_bytes),
-        (b_need, budget.part_b_bytes),
-        (c_need, budget.part_c_bytes),
-    ):
-        if part is not None:
-            ok &= need <= part
+    return bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn
+
+
+@lru_cache(maxsize=4096)
+def search(
+    shape: GemmShape,
+    arr: ArraySpec,
+    a: Operand,
+    b: Operand,
+    c: Operand,
+    budget: Budget,
+    dram_bytes_per_cycle: float,
+    transposed: bool,
+    keep: int = 3,
+    tolerance: float = 0.02,
+) -> tuple[Tiling, ...]:
+    """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
+    DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
+    footprint; empty when nothing fits. Candidates within ``tolerance`` (relative) of the fastest
+    estimate rank by the busiest array's compute, then fewest tiles.
+
+    Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
+    at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
+    partition), DRAM bytes from the loop order's reuse, the busiest array's compute from the fold
+    model. Edge tiles are scored as full ones; the chosen tilings are then walked exactly.
+    Results are cached, since the stages of a Clos layer and repeated layers ask the same question.
+    """
+    bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn = _grid(shape, arr, a, b, budget)
+    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
+    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
+    footprint, ok, distinct_a, distinct_b = _footprints(
+        arr, a, b, budget, (a_full, b_full), bt, mt, kt, nt, order_nm, pin_a, pin_b, (tb, tm, tn)
+    )
     if not ok.any():
         return ()
     bt, mt, kt, nt, order_nm, pin_a, pin_b = (
@@ -301,25 +320,11 @@ def search(
         busiest = seq * (cycles + 1) - 1
     else:
         busiest = seq * cycles - (seq - 1) * fill
-    # with k untiled, the inner loop reuses the operand it does not index (DESIGN.md §5)
-    a_once = pin_a | ((tk == 1) & (order_nm == 0))
-    b_once = pin_b | ((tk == 1) & (order_nm == 1))
-    a_mem = a_full * a.dram_fraction + a.index_bytes
-    b_mem = b_full * b.dram_fraction + b.index_bytes
-    a_dram = 0 if a.on_chip else np.where(a_once, a_mem, a_mem * tn)
-    b_dram = 0 if b.on_chip else np.where(b_once, b_mem, b_mem * tm)
-    c_dram = 0 if c.on_chip else shape.blocks * shape.m * shape.n * c.bytes_per_element
-    dram = np.asarray(a_dram + b_dram + c_dram + np.zeros_like(bt), dtype=np.int64)
-    if arr.dataflow == "os":
-        fx, fy = bt * mt * kt * _vcdiv(nt, arr.cols), bt * kt * nt * _vcdiv(mt, arr.rows)
-    elif arr.dataflow == "ws":
-        fx, fy = bt * mt * kt * _vcdiv(nt, arr.cols), bt * kt * nt
-    else:
-        fx, fy = bt * mt * kt, bt * kt * nt * _vcdiv(mt, arr.cols)
+    dram = _dram_bytes(shape, a, b, c, (a_full, b_full), pin_a, pin_b, order_nm, tm, tk, tn)
+    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
     feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * tb * tm * tk * tn
-    if math.isinf(dram_bytes_per_cycle):
-        est = busiest
-    else:
+    est = busiest
+    if not math.isinf(dram_bytes_per_cycle):
         # the first step's loads cannot overlap any compute (pipeline fill)
         first = np.zeros_like(bt, dtype=np.float64)
         if not a.on_chip:
@@ -337,22 +342,12 @@ def search(
     order = np.lexsort((footprint, feed, dram, est, tiles, busiest, ~near))[:keep]
     return tuple(
         Tiling(
-            transposed,
-            "nm" if order_nm[i] else "mn",
-            int(bt[i]),
-            int(mt[i]),
-            int(kt[i]),
-            int(nt[i]),
-            bool(pin_a[i]),
-            bool(pin_b[i]),
-            int(footprint[i]),
-            int(est[i]),
-            int(dram[i]),
-            int(feed[i]),
-            int(busiest[i]),
+            transposed, "nm" if order_nm[i] else "mn", *(int(v[i]) for v in (bt, mt, kt, nt)),
+            bool(pin_a[i]), bool(pin_b[i]),
+            *(int(v[i]) for v in (footprint, est, dram, feed, busiest)),
         )
         for i in order
-    )
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

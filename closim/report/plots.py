@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from closim.config.errors import did_you_mean
 from closim.model.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# pandas and matplotlib (~0.5 s to import together) load inside the functions that call them, so
+# that importing this module for KINDS / PRESETS / FIGURE_SUFFIXES stays cheap.
 
 KINDS = ("line", "bar", "scatter")
 PRESETS = ("speedup-vs-compression", "energy-breakdown", "roofline")
@@ -121,6 +127,8 @@ def _colours(n: int) -> list[tuple[float, float, float, float]]:
 
 def _numeric(series: pd.Series) -> pd.Series | None:
     """The series as floats, or None when any value is not a number."""
+    import pandas as pd  # lazy: see the note under the imports
+
     values = pd.to_numeric(series, errors="coerce")
     return values.astype(float) if values.notna().all() else None
 
@@ -259,6 +267,8 @@ def _energy_unit(values: np.ndarray) -> tuple[str, float]:
 
 
 def _preset_energy(ax: Axes, frame: pd.DataFrame, x: str | None) -> None:
+    import pandas as pd  # lazy: see the note under the imports
+
     parts = [c for c in frame.columns if str(c).startswith("energy_breakdown_pj.")]
     if not parts:
         _require(frame, "energy_breakdown_pj.mac", "--preset")
@@ -356,6 +366,8 @@ def plot_results(
         raise ConfigError("needs x and y columns, or a preset", source="closim plot")
     for column, option in ((x, "--x"), (y, "--y"), (hue, "--hue")):
         _require(frame, column, option)
+    from matplotlib.figure import Figure  # lazy: see the note under the imports
+
     rows = _ok_rows(frame)
     fig = Figure(figsize=(11, 5) if preset == "speedup-vs-compression" else (8, 5),
                  layout="constrained")  # fmt: skip

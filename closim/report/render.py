@@ -5,15 +5,21 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# rich (~0.1 s to import) loads inside the functions that draw tables, so that JSON and CSV output
+# (to_json, and the callers that pick a format before drawing) never pay for it.
 
 
 def table_text(table: Table, *, width: int = 140) -> str:
     """A rich table rendered to plain text (no colour codes), as the terminal would show it."""
+    from rich.console import Console  # lazy: see the note under the imports
+
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
     return buffer.getvalue()
@@ -43,6 +49,8 @@ def render_topology_summary(summary: dict[str, Any], fmt: str) -> str:
     """``closim topology`` output: a two-column table (topology, dense) or the summary as JSON."""
     if fmt == "json":
         return to_json(summary)
+    from rich.table import Table  # lazy: see the note under the imports
+
     topo, dense = summary["topology"], summary["dense"]
     table = Table(
         title=f"{summary['in_features']} -> {summary['out_features']}: {topo['spec']} vs dense"
@@ -80,6 +88,8 @@ def render_bundled(entries: Iterable[Any], fmt: str) -> str:
                 for e in entries
             ]
         )
+    from rich.table import Table  # lazy: see the note under the imports
+
     table = Table(title="bundled configs")
     for column in ("kind", "name", "description", "path"):
         table.add_column(column)
@@ -122,6 +132,8 @@ _RUN_COLUMNS: tuple[tuple[str, str, Any], ...] = (
 
 def render_run(data: dict[str, Any]) -> str:
     """``closim run`` as a table: one row per layer and a total row."""
+    from rich.table import Table  # lazy: see the note under the imports
+
     table = Table(
         title=(
             f"{data['workload']} on {data['hw']}: {data['mode']}, batch {data['batch']}, "
@@ -162,6 +174,8 @@ def _ratio(a: float, b: float) -> str:
 
 def render_compare(data: dict[str, Any]) -> str:
     """``closim compare`` as tables: totals (as written, dense, ratio) and per-layer ratios."""
+    from rich.table import Table  # lazy: see the note under the imports
+
     t = data["totals"]
     table = Table(
         title=(
@@ -196,6 +210,8 @@ def render_compare(data: dict[str, Any]) -> str:
 
 def render_explain(mappings: Sequence[Any], title: str) -> str:
     """``--explain``: the mapper's choice per GEMM (``GemmMapping`` records)."""
+    from rich.table import Table  # lazy: see the note under the imports
+
     table = Table(title=title)
     columns = (
         ("GEMM", lambda m: f"{m['layer']}.s{m['stage']} {m['pass']}"),
@@ -223,6 +239,8 @@ def render_explain(mappings: Sequence[Any], title: str) -> str:
 
 def render_execute(entries: Sequence[dict[str, Any]]) -> str:
     """``--execute``: per layer, how far the replayed tiles are from the layer math."""
+    from rich.table import Table  # lazy: see the note under the imports
+
     table = Table(title="trace replay vs layer math (largest relative difference)")
     for column in ("layer", "output", "input gradient", "weight gradients", "verdict"):
         table.add_column(column, justify="left" if column == "layer" else "right")

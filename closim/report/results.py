@@ -3,94 +3,15 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from closim.accounting.stats import STANDARD_LEVELS, Stats
+from closim.accounting.metrics import flatten
 from closim.api import Result
-from closim.model.hw import Accelerator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RATIO_KEYS = ("cycles", "energy_pj", "weight_bytes", "footprint_bytes", "dram_read_bytes", "macs")
-
-
-def _level_bytes(stats: Stats) -> dict[str, int]:
-    """``{level}_read_bytes`` and ``{level}_write_bytes`` of every level counted, the standard
-    ones (dram, sram, accumulator) always."""
-    levels = dict.fromkeys([*STANDARD_LEVELS, *stats.read_bytes, *stats.write_bytes])
-    out: dict[str, int] = {}
-    for level in levels:
-        out[f"{level}_read_bytes"] = stats.read_bytes.get(level, 0)
-        out[f"{level}_write_bytes"] = stats.write_bytes.get(level, 0)
-    return out
-
-
-def _metrics(
-    stats: Stats,
-    hw: Accelerator,
-    energy: dict[str, float],
-    weight_bytes: int,
-    index_bytes: int,
-    footprint: int,
-) -> dict[str, Any]:
-    pes = hw.total_pes
-    return {
-        "cycles": stats.cycles,
-        "compute_cycles": stats.compute_cycles,
-        "critical_compute_cycles": stats.critical_compute_cycles,
-        "seconds": hw.seconds(stats.cycles),
-        "macs": stats.macs,
-        "array_macs": stats.array_macs,
-        "pe_utilization": stats.macs / (stats.cycles * pes) if stats.cycles else 0.0,
-        "stall_cycles": stats.stall_cycles,
-        "energy_pj": sum(energy.values()),
-        "energy_breakdown_pj": dict(energy),
-        **_level_bytes(stats),
-        "vector_ops": stats.vector_ops,
-        "peak_sram_bytes": stats.peak_sram_bytes,
-        "weight_bytes": weight_bytes,
-        "index_bytes": index_bytes,
-        "footprint_bytes": footprint,
-        "traffic_bytes": copy.deepcopy(stats.traffic_bytes),
-    }
-
-
-def result_dict(result: Result) -> dict[str, Any]:
-    """``closim run --format json``: one object with totals and per-layer metrics."""
-    hw = result.hw
-    layers = []
-    for layer in result.layers:
-        entry = {"name": layer.name, "topology": layer.topology, "params": layer.params}
-        entry.update(
-            _metrics(
-                layer.stats,
-                hw,
-                layer.energy_pj,
-                layer.weight_bytes,
-                layer.index_bytes,
-                layer.footprint_bytes,
-            )
-        )
-        layers.append(entry)
-    totals = _metrics(
-        result.totals,
-        hw,
-        result.energy_pj,
-        sum(x.weight_bytes for x in result.layers),
-        sum(x.index_bytes for x in result.layers),
-        result.footprint["total"],
-    )
-    return {
-        "hw": hw.name,
-        "workload": result.workload.name,
-        "mode": result.mode,
-        "engine": result.engine,
-        "batch": result.batch,
-        "clock_mhz": hw.clock_mhz,
-        "totals": totals,
-        "layers": layers,
-    }
 
 
 def _ratios(written: dict[str, Any], dense: dict[str, Any]) -> dict[str, float | None]:
@@ -126,24 +47,14 @@ def compare_dict(written: Result, dense: Result) -> dict[str, Any]:
     }
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts flattened with dotted keys (``traffic_bytes.dram.weights``)."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
+def result_dict(result: Result) -> dict[str, Any]:
+    """``closim run --format json``: one object with totals and per-layer metrics."""
+    return result.to_dict()
 
 
 def result_frame(result: Result) -> pd.DataFrame:
     """One row per layer plus a ``total`` row, metrics flattened: the CSV of ``closim run``."""
-    data = result_dict(result)
-    rows = [{"layer": "total", "topology": "", "params": None, **flatten(data["totals"])}]
-    for layer in data["layers"]:
-        rows.append(flatten(layer) | {"layer": layer["name"]})
-    frame = pd.DataFrame(rows)
-    frame = frame.drop(columns=["name"], errors="ignore")
-    return frame
+    return result.to_frame()
+
+
+__all__ = ["RATIO_KEYS", "compare_dict", "flatten", "result_dict", "result_frame"]

@@ -4,16 +4,21 @@ table (CSV) and as a figure (matplotlib)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from closim.engines.des import Interval
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TIMELINE_COLUMNS = ("resource", "kind", "start", "end", "group", "layer")
 
 
 def timeline_frame(intervals: list[Interval]) -> pd.DataFrame:
     """One row per interval, in cycles, sorted by resource and start."""
+    # lazy: pandas takes ~0.3 s to import; only timeline exports need it
+    import pandas as pd
+
     frame = pd.DataFrame([asdict(i) for i in intervals], columns=list(TIMELINE_COLUMNS))
     return frame.sort_values(["resource", "start", "end"], kind="stable").reset_index(drop=True)
 
@@ -24,7 +29,9 @@ _COLOURS = {"busy": "#1f77b4", "stall": "#d62728", "transfer": "#2ca02c"}
 def plot_timeline(frame: pd.DataFrame, out: str, *, title: str = "") -> None:
     """Draws the timeline: one lane per array and the vector unit (busy blue, stalled red), and
     DRAM occupancy (channels busy over time, green) below; writes PNG or SVG to ``out``."""
+    # lazy: matplotlib and pandas are slow to import; only drawing a timeline needs them
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

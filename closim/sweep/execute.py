@@ -13,12 +13,10 @@ import dataclasses
 import functools
 import hashlib
 import json
-import logging
 import os
 import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +35,7 @@ from closim.sweep.store import Record, Store
 
 Progress = Callable[[int, int, int], None]
 _DENSE_CACHE_SIZE = 128
-_ATTEMPTS = 3  # submissions of one point to Dask before its failure to return is stored
+_CLI_FILES = ("cli.py", "cli_parser.py")  # how results are printed does not change them
 _dense_cache: dict[str, dict[str, Any]] = {}  # per process: a compare sweep's dense baselines
 
 
@@ -117,7 +115,7 @@ def _source_digest() -> str:
     root = PACKAGE_DIR
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if path.name != "cli.py":
+        if path.name not in _CLI_FILES:
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -139,7 +137,7 @@ def point_key(
     )
 
 
-def _error_text(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
     """One line for the store: an override's ConfigError without its ``--set`` source."""
     if isinstance(err, ConfigError):
         if err.source == "--set":
@@ -169,7 +167,7 @@ def resolve_point(spec: SweepSpec, point: Point) -> Resolved:
                 "closim": model_version(),
             }
         )
-        return Resolved(point, key, error=_error_text(err))
+        return Resolved(point, key, error=error_text(err))
     mode = point.mode or workload.mode
     key = point_key(hw, workload, point.engine, mode, spec.compare)
     task = Task(key, hw, workload, point.engine, mode, spec.compare)
@@ -254,7 +252,7 @@ def run_task(task: Task) -> dict[str, Any]:
     except Exception as exc:  # a bad point must not stop the sweep; its message is stored
         outcome = {
             "status": "failed",
-            "error": _error_text(exc),
+            "error": error_text(exc),
             "totals": None,
             "layers": None,
             "extra": extra,
@@ -271,7 +269,7 @@ def run_task(task: Task) -> dict[str, Any]:
 
 
 @dataclass
-class _Driver:
+class Driver:
     """State of one run: commits finished points and reports progress."""
 
     spec: SweepSpec
@@ -284,6 +282,7 @@ class _Driver:
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (index, id, error)
 
     def progress(self) -> None:
+        """Reports (done, total, failed) to ``on_progress``, if given."""
         if self.on_progress is not None:
             self.on_progress(self.done, self.total, len(self.failed))
 
@@ -297,12 +296,14 @@ class _Driver:
         return True
 
     def skip(self, res: Resolved, stored: tuple[str, str | None]) -> None:
+        """Counts a point found in the store; ``stored`` is its (status, error)."""
         self.skipped += 1
         self.done += 1
         if stored[0] == "failed":
             self.failed.append((res.point.index, res.point_id, stored[1] or ""))
 
     def commit(self, res: Resolved, outcome: dict[str, Any]) -> None:
+        """Stores a finished point's outcome (``run_task``'s dict) and reports progress."""
         meta = dict(outcome["meta"])
         meta["closim_version"] = model_version()
         meta["sweep_file"] = self.spec.source
@@ -327,7 +328,9 @@ class _Driver:
         self.progress()
 
 
-def _unresolved_outcome(res: Resolved) -> dict[str, Any]:
+def unresolved_outcome(res: Resolved) -> dict[str, Any]:
+    """A failed outcome in ``run_task``'s shape, made by the driver: for a point that did not
+    resolve (its error) or whose task never returned (the Dask runner puts in why)."""
     now = _now()
     meta = {"started": now, "finished": now, "wall_s": 0.0, "host": socket.gethostname(),
             "pid": os.getpid(), "worker": "driver"}  # fmt: skip
@@ -336,92 +339,12 @@ def _unresolved_outcome(res: Resolved) -> dict[str, Any]:
             "extra": extra, "meta": meta}  # fmt: skip
 
 
-def _run_local(driver: _Driver, todo: list[Resolved]) -> None:
+def _run_local(driver: Driver, todo: list[Resolved]) -> None:
+    """Runs the points one after the other in this process (``workers=1``)."""
     for res in todo:
         if driver.already_stored(res):
             continue
-        driver.commit(res, run_task(res.task) if res.task else _unresolved_outcome(res))
-
-
-def _dask_client(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
-    """(client, cluster): a client of ``scheduler``, or of a new LocalCluster of ``workers``
-    single-threaded processes (cluster None when the scheduler is the user's)."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler: {exc} (got {scheduler!r})", source="--scheduler"
-            ) from None
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster), cluster
-
-
-def _run_dask(
-    driver: _Driver, todo: list[Resolved], workers: int | None, scheduler: str | None
-) -> None:
-    """Submits points to Dask a window at a time (so that a point another process stores
-    meanwhile is skipped, not re-run) and commits each as it completes. A point whose result is
-    lost with its worker is resubmitted; one that keeps killing workers (``KilledWorker``) or
-    cannot be fetched after ``_ATTEMPTS`` tries is stored as failed."""
-    from distributed import KilledWorker, as_completed
-
-    client, cluster = _dask_client(workers, scheduler)
-    try:
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        window = max(4, 2 * max(threads, workers or 1))
-        pending: Iterator[Resolved] = iter(todo)
-        running: dict[str, Resolved] = {}
-        attempts: dict[str, int] = {}
-        finished = as_completed()
-
-        def submit(res: Resolved) -> None:
-            attempts[res.key] = attempts.get(res.key, 0) + 1
-            name = f"closim-point-{res.key[:16]}-{uuid.uuid4().hex[:8]}"
-            future = client.submit(run_task, res.task, key=name, pure=False)
-            running[future.key] = res
-            finished.add(future)
-
-        def submit_more() -> None:
-            while len(running) < window:
-                res = next(pending, None)
-                if res is None:
-                    return
-                if driver.already_stored(res):
-                    continue
-                if res.task is None:
-                    driver.commit(res, _unresolved_outcome(res))
-                    continue
-                submit(res)
-
-        submit_more()
-        for future in finished:
-            res = running.pop(future.key)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # not the point's own error: run_task returns those
-                if not isinstance(exc, KilledWorker) and attempts[res.key] < _ATTEMPTS:
-                    submit(res)  # e.g. its result was lost with a worker before it was fetched
-                    continue
-                outcome = _unresolved_outcome(res)
-                outcome["error"] = _error_text(exc)
-                outcome["meta"]["worker"] = "dask"
-            finally:
-                future.release()
-            driver.commit(res, outcome)
-            submit_more()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        driver.commit(res, run_task(res.task) if res.task else unresolved_outcome(res))
 
 
 def run_sweep(
@@ -450,7 +373,7 @@ def run_sweep(
         unique.setdefault(res.key, res)  # two axis values may resolve to one config
     db_path = Path(db) if db is not None else spec.db
     with Store(db_path) as store:
-        driver = _Driver(spec, store, len(unique), on_progress)
+        driver = Driver(spec, store, len(unique), on_progress)
         stored = store.statuses(unique)
         todo = []
         for key, res in unique.items():
@@ -463,7 +386,10 @@ def run_sweep(
             if scheduler is None and workers == 1:
                 _run_local(driver, todo)
             else:
-                _run_dask(driver, todo, workers, scheduler)
+                # imported here, not at the top: closim.sweep.dask_run imports this module
+                from closim.sweep.dask_run import run_dask
+
+                run_dask(driver, todo, workers, scheduler)
         return SweepOutcome(
             total=driver.total,
             ran=driver.ran,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from closim.model.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas loads only when a file is read
+    import pandas as pd
 
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
@@ -27,6 +29,8 @@ def load_results_file(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError("no such results file", source=str(path))
     try:
+        import pandas as pd
+
         return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read results: {exc}", source=str(path)) from None

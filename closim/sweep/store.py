@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from closim.model.errors import ConfigError
 from closim.report.results import flatten
+
+if TYPE_CHECKING:  # pandas loads only when results are read as a frame
+    import pandas as pd
 
 SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_S = 60.0
@@ -238,6 +239,8 @@ def load_results(db: str | Path, *, sweep: str | None = None) -> pd.DataFrame:
     the ``meta_*`` columns (timestamps, wall seconds, host, pid), which differ between runs."""
     with Store(db, create=False) as store:
         rows = store.rows(sweep)
+    import pandas as pd
+
     frame = pd.DataFrame([_row_dict(r) for r in rows])
     if frame.empty:
         return pd.DataFrame(columns=["sweep", "key", "status", "error", *META_COLUMNS])

@@ -31,11 +31,15 @@ threads and other processes compete for the second core).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
 
 from closim.topology.permutation import Permutation
 from closim.topology.plan import StagePlan
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class Stage:
@@ -188,6 +192,9 @@ class SparseStage(Stage):
 
     def matrix(self, values: np.ndarray | None = None) -> sp.csr_array:
         """The stage as a SciPy CSR array (in_features, out_features), values not copied."""
+        # lazy: SciPy takes ~0.1 s to import and only unstructured stages need it
+        import scipy.sparse as sp
+
         data = self._weights if values is None else values
         shape = (self.plan.block_in, self.plan.block_out)
         return sp.csr_array((data, self.indices, self.indptr), shape=shape, copy=False)

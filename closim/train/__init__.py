@@ -31,13 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
-from threadpoolctl import threadpool_limits
 
 from closim.model.errors import ConfigError
 from closim.model.workload import Workload, topology_kind
 from closim.topology import Layer, build_layer, plan_layer
+from closim.train.data import DTYPE, load_data, splits, standardize
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 DEFAULT_LEARNING_RATE = {"sgd": 0.05, "momentum": 0.01, "adam": 1e-3}
@@ -50,8 +48,6 @@ BLAS_THREADS = 1
 """BLAS threads while training. The GEMMs here are small (batch 32); with 2 threads and other
 processes on the machine, OpenBLAS's spinning threads made a Clos step 130x slower (147 ms against
 1.1 ms for the 64-1024-1024-10 MLP, measured on this project's 2-core machine)."""
-TEST_FRACTION = 0.2  # held out when folds == 1 (k-fold needs k >= 2)
-DTYPE = np.float32  # twice as fast as float64 in the block GEMMs (closim.topology.stage)
 
 EpochCallback = Callable[[str, int, int, float], None]
 
@@ -304,33 +300,6 @@ class _Run:
         return float(np.mean(self.mlp.predict(self.x_test) == self.y_test))
 
 
-def load_data() -> tuple[np.ndarray, np.ndarray]:
-    """Digits (1,797 8x8 images, 10 classes): features (float64) and integer labels."""
-    data = load_digits()
-    return data.data.astype(np.float64), data.target.astype(np.int64)
-
-
-def splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index arrays: stratified k-fold (shuffled with ``seed``), or one stratified
-    hold-out of ``TEST_FRACTION`` when ``folds`` is 1."""
-    dummy = np.zeros(len(y))
-    if folds == 1:
-        splitter: Any = StratifiedShuffleSplit(
-            n_splits=1, test_size=TEST_FRACTION, random_state=seed
-        )
-    else:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(splitter.split(dummy, y))
-
-
-def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both scaled by the training set's mean and standard deviation (constant features: 1)."""
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std[std == 0] = 1.0
-    return ((train - mean) / std).astype(DTYPE), ((test - mean) / std).astype(DTYPE)
-
-
 def _check_args(epochs: int, folds: int, seeds: int, optimizer: str, lr: float) -> None:
     for name, value in (("epochs", epochs), ("folds", folds), ("seeds", seeds)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -403,6 +372,9 @@ def train_topologies(
         for train_idx, test_idx in splits(y, folds, seed):
             x_train, x_test = standardize(x[train_idx], x[test_idx])
             data.append((seed, x_train, y[train_idx], x_test, y[test_idx]))
+
+    # lazy: only training needs threadpoolctl (it inspects every loaded BLAS on import)
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return [

@@ -1,0 +1,65 @@
+"""A step's figures as the JSON-ready metrics of ``closim run --format json`` (every key is
+documented in the README): pure functions of the counts, the hardware and the energy."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from closim.accounting.stats import STANDARD_LEVELS, Stats
+from closim.model.hw import Accelerator
+
+
+def _level_bytes(stats: Stats) -> dict[str, int]:
+    """``{level}_read_bytes`` and ``{level}_write_bytes`` of every level counted, the standard
+    ones (dram, sram, accumulator) always."""
+    levels = dict.fromkeys([*STANDARD_LEVELS, *stats.read_bytes, *stats.write_bytes])
+    out: dict[str, int] = {}
+    for level in levels:
+        out[f"{level}_read_bytes"] = stats.read_bytes.get(level, 0)
+        out[f"{level}_write_bytes"] = stats.write_bytes.get(level, 0)
+    return out
+
+
+def metrics(
+    stats: Stats,
+    hw: Accelerator,
+    energy: dict[str, float],
+    weight_bytes: int,
+    index_bytes: int,
+    footprint: int,
+) -> dict[str, Any]:
+    """The metrics of one layer or of the step (cycles, seconds, MACs, utilization, energy in pJ,
+    bytes per memory level, footprint in bytes)."""
+    pes = hw.total_pes
+    return {
+        "cycles": stats.cycles,
+        "compute_cycles": stats.compute_cycles,
+        "critical_compute_cycles": stats.critical_compute_cycles,
+        "seconds": hw.seconds(stats.cycles),
+        "macs": stats.macs,
+        "array_macs": stats.array_macs,
+        "pe_utilization": stats.macs / (stats.cycles * pes) if stats.cycles else 0.0,
+        "stall_cycles": stats.stall_cycles,
+        "energy_pj": sum(energy.values()),
+        "energy_breakdown_pj": dict(energy),
+        **_level_bytes(stats),
+        "vector_ops": stats.vector_ops,
+        "peak_sram_bytes": stats.peak_sram_bytes,
+        "weight_bytes": weight_bytes,
+        "index_bytes": index_bytes,
+        "footprint_bytes": footprint,
+        "traffic_bytes": copy.deepcopy(stats.traffic_bytes),
+    }
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts flattened with dotted keys (``traffic_bytes.dram.weights``)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

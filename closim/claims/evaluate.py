@@ -1,0 +1,163 @@
+"""Evaluating claims: each check's measurement from its runs' results, and the verdict."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from closim.claims.records import Check, Claim, ClaimResult, ClaimsFile, number_text
+from closim.claims.runner import RunFailed, Runner
+from closim.model.errors import ConfigError
+
+Progress = Callable[[int, int, int], None]
+
+
+def sim_metric(run_result: Mapping[str, Any], metric: str) -> float:
+    """The value of ``metric`` (a dotted totals key or ``layers.NAME.KEY``) in a run's result."""
+    parts = metric.split(".")
+    node: Any = run_result["totals"]
+    if parts[0] == "layers" and len(parts) > 2:
+        layers = {layer["name"]: layer for layer in run_result["layers"]}
+        if parts[1] not in layers:
+            raise ConfigError(
+                f"the workload has no layer {parts[1]!r} (layers: {', '.join(layers)})",
+                key_path="metric",
+            )
+        node, parts = layers[parts[1]], parts[2:]
+    for part in parts:
+        node = node[part]
+    return float(node)
+
+
+def _train_metric(result: Any, metric: str) -> float:
+    if metric == "accuracy":
+        return 100.0 * result.accuracy
+    if metric == "accuracy_std":
+        return 100.0 * result.accuracy_std
+    return float(getattr(result, metric))
+
+
+Outcome = tuple[Check, float | None, bool, str]
+"""(check, measured or None, whether it holds, a note: Amdahl's ratio, spreads or an error)."""
+
+
+def _measure(
+    check: Check, values: Mapping[str, float], spreads: Mapping[str, float]
+) -> tuple[float | None, bool, str]:
+    """(measured or None, holds, note) of ``check`` given each run's value of its metric."""
+    if check.kind == "value":
+        measured = values[check.runs[0]]
+    else:
+        a, b = (values[name] for name in check.runs)
+        if check.kind == "difference":
+            measured = a - b
+        elif b == 0:
+            return None, False, f"{check.measured_text} is undefined ({check.runs[1]} is 0)"
+        else:
+            measured = a / b
+    note = ""
+    if check.amdahl_fraction is not None:
+        # Amdahl: the part (share f of the time) takes `ratio` of its time, the rest is unchanged
+        f = check.amdahl_fraction
+        note = f"{check.metric} ratio {number_text(measured)}"
+        measured = 1.0 / ((1.0 - f) + f * measured)
+    if not math.isfinite(measured):
+        return None, False, f"{check.measured_text} is not a finite number"
+    holds = check.holds(measured)
+    if check.within_spread:
+        holds = holds and abs(measured) <= min(spreads[name] for name in check.runs)
+        note = "std " + ", ".join(f"{name} {spreads[name]:.2f}" for name in check.runs)
+    return measured, holds, note
+
+
+def _evaluate_once(
+    claim: Claim, runner: Runner, hw_file: Path | None
+) -> tuple[list[Outcome], dict[str, dict[str, float]]]:
+    """Each check's outcome, and metric -> run -> value, for one accelerator (or the runs' own
+    hw)."""
+    outcomes: list[Outcome] = []
+    table: dict[str, dict[str, float]] = {}
+    trained = runner.train(claim.training) if claim.training is not None else None
+    results: dict[str, dict[str, Any]] = {}
+    for check in claim.checks:
+        spreads: dict[str, float] = {}
+        if trained is not None:
+            values = {name: _train_metric(trained[name], check.metric) for name in check.runs}
+            spreads = {name: 100.0 * trained[name].accuracy_std for name in check.runs}
+        else:
+            for name in check.runs:
+                if name not in results:
+                    results[name] = runner.simulate(claim, claim.runs[name], hw_file)
+            values = {name: sim_metric(results[name], check.metric) for name in check.runs}
+        table.setdefault(check.metric, {}).update(values)
+        outcomes.append((check, *_measure(check, values, spreads)))
+    return outcomes, table
+
+
+def _detail(outcomes: list[Outcome], table: Mapping[str, Mapping[str, float]]) -> str:
+    """``cycles: clos 1,234, dense 5,678; fails: ...``: the runs' values behind the checks."""
+    parts = [
+        f"{metric}: " + ", ".join(f"{run} {number_text(v)}" for run, v in values.items())
+        for metric, values in table.items()
+    ]
+    parts += [note for _, _, _, note in outcomes if note]
+    parts += [f"fails: {check.expected_text}" for check, _, holds, _ in outcomes if not holds]
+    return "; ".join(dict.fromkeys(parts))
+
+
+def _evaluate(claim: Claim, runner: Runner) -> ClaimResult:
+    expected = "; ".join(check.expected_text for check in claim.checks)
+
+    def result(measured: float | None, ok: bool, detail: str, expected: str = expected):
+        verdict = "PASS" if ok else "FAIL"
+        return ClaimResult(claim.id, claim.text, claim.source, expected, measured, verdict, detail)
+
+    try:
+        if not claim.across_hw:
+            outcomes, table = _evaluate_once(claim, runner, None)
+            ok = all(holds for _, _, holds, _ in outcomes)
+            # a claim with several checks reports the first check's measurement
+            return result(outcomes[0][1], ok, _detail(outcomes, table))
+        held, parts = 0, []
+        for name, hw_file in claim.across_hw:
+            outcomes, _ = _evaluate_once(claim, runner, hw_file)
+            ok = all(holds for _, _, holds, _ in outcomes)
+            held += ok
+            values = ", ".join(
+                f"{c.metric} {'n/a' if m is None else number_text(m)}" for c, m, _, _ in outcomes
+            )
+            parts.append(f"{name}: {values}{'' if ok else ' (fails)'}")
+        total = len(claim.across_hw)
+        expected_across = f"{expected}; on >= {claim.at_least} of {total} hw"
+        # measured: on how many accelerators the claim holds
+        return result(float(held), held >= claim.at_least, "; ".join(parts), expected_across)
+    except (RunFailed, ConfigError) as err:
+        return result(None, False, str(err))
+
+
+def evaluate_claims(
+    claims: ClaimsFile,
+    *,
+    db: str | Path | None = None,
+    on_progress: Progress | None = None,
+) -> list[ClaimResult]:
+    """Evaluates every claim, in file order. Simulations go through the results store ``db``
+    (default: the claims file's ``db``, else ``<name>.sqlite`` next to it): stored runs are
+    reused, new ones stored. ``on_progress(done, total, failed)`` counts claims. A claim that
+    cannot be measured (a run failed) is a FAIL whose ``detail`` says why."""
+    runner = Runner(claims, Path(db) if db is not None else claims.db)
+    results: list[ClaimResult] = []
+    total = len(claims.claims)
+    try:
+        if on_progress is not None:
+            on_progress(0, total, 0)
+        for claim in claims.claims:
+            results.append(_evaluate(claim, runner))
+            if on_progress is not None:
+                failed = sum(r.verdict != "PASS" for r in results)
+                on_progress(len(results), total, failed)
+    finally:
+        runner.close()
+    return results

@@ -1,0 +1,241 @@
+"""Loading a claims file: validates it against ``closim.claims.schema``, resolves the configs it
+names (relative to the file, else bundled) and loads each with its overrides, so that a bad
+value fails ``load_claims`` with its key path rather than the evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from closim.claims.records import Check, Claim, ClaimsFile, Run, Training
+from closim.claims.schema import (
+    AcrossConfig,
+    CheckFields,
+    ClaimsConfig,
+    RunConfig,
+    TrainingConfig,
+)
+from closim.config.catalog import resolve_path
+from closim.config.compose import Composed, parse_patterns
+from closim.config.errors import single_line_errors
+from closim.config.loader import load_hw, load_model, load_workload
+from closim.config.overrides import parse_set_options
+from closim.config.yaml_io import display_path
+from closim.model.errors import ConfigError
+
+
+def _config_file(
+    value: str, kind: str, composed: Composed, key: tuple[str, ...], source: str
+) -> Path:
+    """A config named in a claims file: relative to the file that wrote it, else bundled."""
+    near = Path(composed.origin(key)).parent / value
+    if near.is_file():
+        return near
+    try:
+        return resolve_path(value, kind)
+    except ConfigError as err:
+        raise ConfigError(err.message, source=source, key_path=".".join(key)) from None
+
+
+def _overrides(
+    given: list[str] | dict[str, Any], roots: Sequence[str], source: str, key: str
+) -> dict[str, dict[str, Any]]:
+    """``set`` as {root: {path-without-root: value}}; a bad entry is a ConfigError at ``key``."""
+    try:
+        if isinstance(given, list):
+            sections = parse_set_options(given)
+        else:
+            sections = {"hw": {}, "workload": {}}
+            for path, value in given.items():
+                root, _, rest = str(path).partition(".")
+                if root not in sections or not rest:
+                    raise ConfigError(
+                        f"a path starts with hw. or workload. and names a key below it "
+                        f"(got {path!r})"
+                    )
+                sections[root][rest] = value
+    except ConfigError as err:
+        raise ConfigError(err.message, source=source, key_path=key) from None
+    for root, section in sections.items():
+        if section and root not in roots:
+            path = next(iter(section))
+            raise ConfigError(
+                f"a training run takes workload overrides only (got {root}.{path})",
+                source=source,
+                key_path=key,
+            )
+    return sections
+
+
+def _relocated(err: ConfigError, source: str, key: str) -> ConfigError:
+    """An override's error (source ``--set``) placed at the run's ``set`` in the claims file;
+    an error in a config file itself keeps its own location."""
+    if err.source != "--set":
+        return err
+    inner = f"{err.key_path}: " if err.key_path else ""
+    return ConfigError(f"{inner}{err.message}", source=source, key_path=key)
+
+
+def _load_run(
+    name: str, run: RunConfig, composed: Composed, prefix: tuple[str, ...], source: str
+) -> Run:
+    sets = _overrides(run.set, ("hw", "workload"), source, ".".join((*prefix, "set")))
+    hw = None
+    if run.hw is not None:
+        hw = _config_file(run.hw, "hw", composed, (*prefix, "hw"), source)
+    workload = _config_file(run.workload, "workload", composed, (*prefix, "workload"), source)
+    return Run(name, hw, workload, run.mode, run.engine, sets["hw"], sets["workload"])
+
+
+def _load_training(
+    t: TrainingConfig, composed: Composed, prefix: tuple[str, ...], source: str
+) -> Training:
+    """A claim's training run with its workload resolved and its overrides parsed."""
+    key = ".".join((*prefix, "training"))
+    return Training(
+        workload=_config_file(
+            t.workload, "workload", composed, (*prefix, "training", "workload"), source
+        ),
+        workload_set=_overrides(t.set, ("workload",), source, f"{key}.set")["workload"],
+        topologies=dict(t.topologies),
+        epochs=t.epochs,
+        folds=t.folds,
+        seeds=t.seeds,
+        optimizer=t.optimizer,
+        learning_rate=t.learning_rate,
+        hidden_only=t.hidden_only,
+    )
+
+
+def _load_across(
+    across: AcrossConfig, composed: Composed, prefix: tuple[str, ...], source: str
+) -> tuple[tuple[str, Path], ...]:
+    """(name, file) of each accelerator a claim repeats on, in the file's order."""
+    return tuple(
+        (hw, _config_file(hw, "hw", composed, (*prefix, "across", "hw", str(j)), source))
+        for j, hw in enumerate(across.hw)
+    )
+
+
+def _check_loads(claim: Claim, source: str, index: int) -> None:
+    """Loads every config a claim's runs name with their overrides, so that a bad value fails
+    ``load_claims`` (with its key path) rather than the evaluation."""
+    for run in claim.runs.values():
+        key = f"claims.{index}.runs.{run.name}.set"
+        hws = [path for _, path in claim.across_hw] or [run.hw]
+        try:
+            for hw in hws:
+                load_hw(hw, run.hw_set or None)
+            load_workload(run.workload, run.workload_set or None)
+        except ConfigError as err:
+            raise _relocated(err, source, key) from None
+    if claim.training is not None:
+        from closim.train import mlp_layers
+
+        t = claim.training
+        try:
+            workload = load_workload(t.workload, t.workload_set or None)
+        except ConfigError as err:
+            raise _relocated(err, source, f"claims.{index}.training.set") from None
+        for name, spec in t.topologies.items():
+            try:
+                # digits: 64 inputs, 10 classes
+                mlp_layers(workload, 64, 10, spec, hidden_only=t.hidden_only)
+            except ConfigError as err:
+                raise ConfigError(
+                    err.message,
+                    source=source,
+                    key_path=f"claims.{index}.training.topologies.{name}",
+                ) from None
+
+
+def _build_check(check: CheckFields, names: list[str]) -> Check:
+    if check.ratio is not None:
+        kind, runs = "ratio", tuple(check.ratio)
+    elif check.difference is not None:
+        kind, runs = "difference", tuple(check.difference)
+    else:
+        kind, runs = "value", (check.value or names[0],)
+    return Check(
+        metric=check.metric or "",
+        kind=kind,
+        runs=runs,
+        at_most=check.at_most,
+        at_least=check.at_least,
+        below=check.below,
+        above=check.above,
+        between=None if check.between is None else (check.between[0], check.between[1]),
+        within=check.within,
+        within_spread=check.within_spread,
+        amdahl_fraction=check.amdahl_fraction,
+    )
+
+
+@single_line_errors
+def load_claims(path: str | Path) -> ClaimsFile:
+    """The validated claims file at ``path``: every key checked (unknown keys with a
+    did-you-mean), every config it names loaded with its overrides. Errors are one ConfigError
+    ``FILE: claims.N.key.path: message (got X)``."""
+    loaded = load_model(
+        path,
+        ClaimsConfig,
+        root="claims",
+        replace_whole=parse_patterns(["claims"]),
+        precheck=_is_claims,
+    )
+    model, composed = loaded.model, loaded.composed
+    source = display_path(path)
+    claims = []
+    for i, c in enumerate(model.claims):
+        prefix = ("claims", str(i))
+        runs = {
+            name: _load_run(name, run, composed, (*prefix, "runs", name), source)
+            for name, run in c.runs.items()
+        }
+        training = None
+        if c.training is not None:
+            training = _load_training(c.training, composed, prefix, source)
+        names = list(runs or (training.topologies if training else {}))
+        across: tuple[tuple[str, Path], ...] = ()
+        at_least = 0
+        if c.across is not None:
+            across = _load_across(c.across, composed, prefix, source)
+            at_least = c.across.at_least or len(across)
+        claim = Claim(
+            id=c.id,
+            text=c.text,
+            source=c.source,
+            notes=c.notes,
+            runs=runs,
+            training=training,
+            checks=tuple(_build_check(check, names) for check in (c.checks or [c])),
+            across_hw=across,
+            at_least=at_least,
+        )
+        _check_loads(claim, source, i)
+        claims.append(claim)
+    db = Path(composed.origin(("db",))).parent / model.db if model.db else None
+    p = Path(path)
+    return ClaimsFile(
+        path=p,
+        source=source,
+        name=p.stem,
+        description=model.description,
+        db=db or p.parent / f"{p.stem}.sqlite",
+        claims=tuple(claims),
+    )
+
+
+def _is_claims(composed: Composed) -> None:
+    """Rejects a hw config, workload or sweep given where a claims file belongs, by name."""
+    data = composed.data
+    if "claims" in data:
+        return
+    for key, word in (("pe_array", "a hw config"), ("layers", "a workload"), ("grid", "a sweep")):
+        if key in data:
+            raise ConfigError(
+                f"this is {word}, but a claims file is expected (got keys: "
+                f"{', '.join(map(str, data))})",
+                source=composed.top,
+            )

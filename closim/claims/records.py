@@ -1,0 +1,149 @@
+"""The validated claims, with paths resolved, and the verdict on each: frozen dataclasses that
+``load_claims`` builds and ``evaluate_claims`` reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Run:
+    """A simulation: config files, their overrides (paths without their root) and settings."""
+
+    name: str
+    hw: Path | None
+    workload: Path
+    mode: str | None
+    engine: str
+    hw_set: dict[str, Any] = field(default_factory=dict)
+    workload_set: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training run: ``topologies`` maps a name to a spec of the hidden layers."""
+
+    workload: Path
+    workload_set: dict[str, Any]
+    topologies: dict[str, Any]
+    epochs: int
+    folds: int
+    seeds: int
+    optimizer: str | None
+    learning_rate: float | None
+    hidden_only: bool
+
+    def cache_key(self) -> str:
+        """Equal training runs, equal text (one run serves every claim that needs it)."""
+        return json.dumps(
+            {**self.__dict__, "workload": str(self.workload)}, sort_keys=True, default=str
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    """``metric`` of one run (``value``), a ratio a/b or a difference a-b, and its bounds."""
+
+    metric: str
+    kind: str  # value | ratio | difference
+    runs: tuple[str, ...]
+    at_most: float | None = None
+    at_least: float | None = None
+    below: float | None = None
+    above: float | None = None
+    between: tuple[float, float] | None = None
+    within: float | None = None
+    within_spread: bool = False
+    amdahl_fraction: float | None = None
+
+    @property
+    def measured_text(self) -> str:
+        """``cycles clos/dense``: what is measured, in words."""
+        op = {"value": "", "ratio": "/", "difference": "-"}[self.kind]
+        text = f"{self.metric} {op.join(self.runs)}"
+        if self.amdahl_fraction is not None:
+            fraction = number_text(self.amdahl_fraction)
+            text = f"speedup of the whole (Amdahl, f={fraction}) from {text}"
+        return text
+
+    @property
+    def expected_text(self) -> str:
+        """``cycles clos/dense < 1``: the check in words."""
+        parts = []
+        for key, symbol in (("at_most", "<="), ("at_least", ">="), ("below", "<"), ("above", ">")):
+            bound = getattr(self, key)
+            if bound is not None:
+                parts.append(f"{symbol} {number_text(bound)}")
+        if self.between is not None:
+            parts.append(f"in [{number_text(self.between[0])}, {number_text(self.between[1])}]")
+        if self.within is not None:
+            parts.append(f"within ±{number_text(self.within)}")
+        if self.within_spread:
+            parts.append("within the smaller std")
+        return f"{self.measured_text} {' and '.join(parts)}"
+
+    def holds(self, measured: float) -> bool:
+        """Whether ``measured`` meets every bound (``within_spread`` is judged by the caller)."""
+        return all(
+            (
+                self.at_most is None or measured <= self.at_most,
+                self.at_least is None or measured >= self.at_least,
+                self.below is None or measured < self.below,
+                self.above is None or measured > self.above,
+                self.between is None or self.between[0] <= measured <= self.between[1],
+                self.within is None or abs(measured) <= self.within,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A validated claim. ``across_hw``: (name, file) of each accelerator it repeats on."""
+
+    id: str
+    text: str
+    source: str
+    notes: str
+    runs: dict[str, Run]
+    training: Training | None
+    checks: tuple[Check, ...]
+    across_hw: tuple[tuple[str, Path], ...] = ()
+    at_least: int = 0
+
+
+@dataclass(frozen=True)
+class ClaimsFile:
+    """A validated claims file: its claims and the results store that caches its simulations."""
+
+    path: Path
+    source: str
+    name: str
+    description: str
+    db: Path
+    claims: tuple[Claim, ...]
+
+
+@dataclass
+class ClaimResult:
+    """The verdict on one claim: what was expected, what closim measured (None when it could not
+    be measured) and ``detail`` (the runs' values behind a ratio, or why it failed)."""
+
+    id: str
+    text: str
+    source: str
+    expected: str
+    measured: float | None
+    verdict: str  # "PASS" | "FAIL"
+    detail: str
+
+
+def number_text(value: float) -> str:
+    """A bound or measurement, short: 0.1, 12,345, 1.23e+09."""
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    if abs(value) >= 1e6 or (value and abs(value) < 1e-3):
+        return f"{value:.3g}"
+    return f"{value:.4g}"

@@ -1,0 +1,119 @@
+"""Running what claims need: simulations through the sweep results store (a cache shared with
+sweeps) and training runs, each once per evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from closim.claims.records import Claim, ClaimsFile, Run, Training
+from closim.config.loader import load_hw, load_workload
+from closim.model.hw import Accelerator
+from closim.model.workload import Workload
+
+
+class RunFailed(Exception):
+    """A simulation that did not finish; its message says why."""
+
+
+class Runner:
+    """Simulates runs through the results store: a run already stored (by an earlier
+    ``closim validate`` or by a sweep that reached the same config) is read, not simulated."""
+
+    def __init__(self, claims: ClaimsFile, db: Path) -> None:
+        from closim.sweep.store import Store
+
+        self.claims = claims
+        self.store = Store(db)
+        self.memo: dict[str, dict[str, Any]] = {}
+        self.stored: dict[str, dict[str, Any]] | None = None
+        self.simulated = 0
+        self.trained: dict[str, dict[str, Any]] = {}
+
+    def close(self) -> None:
+        """Closes the results store."""
+        self.store.close()
+
+    def _read_store(self) -> dict[str, dict[str, Any]]:
+        """key -> {totals, layers} of every stored point that finished."""
+        found = {}
+        for row in self.store.rows():
+            if row["status"] == "ok" and row["totals"]:
+                found[row["key"]] = {
+                    "totals": json.loads(row["totals"]),
+                    "layers": json.loads(row["layers"] or "[]"),
+                }
+        return found
+
+    def simulate(self, claim: Claim, run: Run, hw_file: Path | None) -> dict[str, Any]:
+        """{totals, layers} of ``run`` (on ``hw_file`` when the claim repeats across hw)."""
+        from closim.sweep.execute import Task, point_key, resolved_config, run_task
+        from closim.sweep.store import Record
+
+        hw: Accelerator = load_hw(hw_file or run.hw, run.hw_set or None)
+        workload: Workload = load_workload(run.workload, run.workload_set or None)
+        mode = run.mode or workload.mode
+        key = point_key(hw, workload, run.engine, mode)
+        if key in self.memo:
+            return self.memo[key]
+        if self.store.get(key) is not None:
+            if self.stored is None or key not in self.stored:
+                self.stored = self._read_store()
+            if key in self.stored:
+                self.memo[key] = self.stored[key]
+                return self.memo[key]
+        outcome = run_task(Task(key, hw, workload, run.engine, mode, False))
+        self.simulated += 1
+        if outcome["status"] != "ok":
+            # not stored: a failure here is a bug or a limit to fix, and should be retried
+            raise RunFailed(f"run {run.name} on {hw.name} failed: {outcome['error']}")
+        meta = {
+            **outcome["meta"],
+            "closim_version": _version(),
+            "sweep_file": self.claims.source,
+        }
+        self.store.insert(
+            Record(
+                key=key,
+                sweep=f"claims:{self.claims.name}",
+                point_index=len(self.memo),
+                axes={"claim": claim.id, "run": run.name},
+                status="ok",
+                error=None,
+                totals=outcome["totals"],
+                extra=outcome["extra"],
+                layers=outcome["layers"],
+                config=resolved_config(hw, workload),
+                meta=meta,
+            )
+        )
+        self.memo[key] = {"totals": outcome["totals"], "layers": outcome["layers"]}
+        return self.memo[key]
+
+    def train(self, training: Training) -> dict[str, Any]:
+        """name -> TrainResult of the training run (trained once per evaluation)."""
+        from closim.train import train_topologies
+
+        key = training.cache_key()
+        if key not in self.trained:
+            workload = load_workload(training.workload, training.workload_set or None)
+            names = list(training.topologies)
+            results = train_topologies(
+                workload,
+                [training.topologies[n] for n in names],
+                epochs=training.epochs,
+                folds=training.folds,
+                seeds=training.seeds,
+                optimizer=training.optimizer,
+                learning_rate=training.learning_rate,
+                hidden_only=training.hidden_only,
+            )
+            self.trained[key] = dict(zip(names, results, strict=True))
+        return self.trained[key]
+
+
+def _version() -> str:
+    from closim.model.version import VERSION
+
+    return VERSION

@@ -74,7 +74,6 @@ def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, di
         sram=sram,
         dram=Dram(**cfg.dram.model_dump()),
         vector_unit=VectorUnit(lanes=lanes, pj_per_op=pj),
-        noc_bytes_per_cycle=cfg.noc_bytes_per_cycle,
         static_power_mw=static,
         mapping=MappingOptions(**cfg.mapping.model_dump()),
         derived=tuple(notes),

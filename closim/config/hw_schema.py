@@ -162,8 +162,8 @@ class MappingModel(Schema):
     )
     shuffle: ShuffleMode = Field(
         "free",
-        description="a permutation between stages: free (address remap), sram_pass (a pass "
-        "through SRAM on the vector unit) or noc (crossing the on-chip network)",
+        description="a permutation between stages: free (address remap) or sram_pass (a pass "
+        "through SRAM on the vector unit); closim models no on-chip network",
     )
 
 
@@ -189,23 +189,7 @@ class HwConfig(Schema):
     vector_unit: VectorUnitModel = Field(
         default_factory=VectorUnitModel, description="element-wise unit"
     )
-    noc_bytes_per_cycle: PositiveFloat | None = Field(
-        None,
-        description="on-chip network bandwidth between arrays in bytes/cycle; null: not modeled "
-        "(required by mapping.shuffle: noc)",
-    )
     static_power_mw: NonNegativeFloat | None = Field(
         None, description="static (leakage) power in mW; null: scaled with PEs and SRAM bytes"
     )
     mapping: MappingModel = Field(default_factory=MappingModel, description="mapper options")
-
-    @model_validator(mode="after")
-    def _noc_given_when_used(self) -> HwConfig:
-        if self.mapping.shuffle == "noc" and self.noc_bytes_per_cycle is None:
-            raise CrossKeyError(
-                [
-                    ("noc_bytes_per_cycle", "required when mapping.shuffle is noc (got null)"),
-                    ("mapping.shuffle", "noc needs noc_bytes_per_cycle, which is null (got 'noc')"),
-                ]
-            )
-        return self

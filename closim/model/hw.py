@@ -19,12 +19,12 @@ Dataflow = Literal["ws", "os", "is"]
 FoldModel = Literal["scalesim", "pipelined"]
 """How consecutive folds of one GEMM overlap (DESIGN.md §5)."""
 
-ShuffleMode = Literal["free", "sram_pass", "noc"]
+ShuffleMode = Literal["free", "sram_pass"]
 """How a permutation between two stages executes (DESIGN.md §5, shuffles)."""
 
 DATAFLOWS: tuple[Dataflow, ...] = ("ws", "os", "is")
 FOLD_MODELS: tuple[FoldModel, ...] = ("scalesim", "pipelined")
-SHUFFLE_MODES: tuple[ShuffleMode, ...] = ("free", "sram_pass", "noc")
+SHUFFLE_MODES: tuple[ShuffleMode, ...] = ("free", "sram_pass")
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,6 @@ class Accelerator:
     static_power_mw: float
     mapping: MappingOptions = MappingOptions()
     accumulator: Accumulator | None = None
-    noc_bytes_per_cycle: float | None = None
     description: str = ""
     source: str = ""
     derived: tuple[str, ...] = ()

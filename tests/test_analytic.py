@@ -1,5 +1,5 @@
-"""Invariants of the analytic engine and of the counts (DESIGN.md §7), checked against closed forms
-and against the layer plans, on hand-built hardware."""
+"""Invariants of the analytic engine and of the counts (docs/architecture.md §7), checked
+against closed forms and against the layer plans, on hand-built hardware."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_bundled_scalesim_config_matches_scalesim(dataflow, m, k, n):
 
 
 def test_known_scalesim_figures():
-    # DESIGN.md §5: M=64, K=784, N=300 on 32x32: ws 39,499 and os 16,919
+    # docs/architecture.md §5: M=64, K=784, N=300 on 32x32: ws 39,499 and os 16,919
     hw = make_hw(rows=32, cols=32, dataflow="ws", sram_bytes=1 << 30, packing=False)
     wl = make_workload([784, 300], ["dense"], batch=64, mode="inference")
     assert scalesim_compute_cycles("ws", 64, 784, 300, 32, 32) == 39_499

@@ -1,8 +1,8 @@
 """``closim run``, ``compare``, ``trace`` and ``plot timeline`` end to end, as a user calls them.
 
-Output is checked against the library computing the same thing (the JSON contract of DESIGN.md
-§8), and every bad input against the error contract: exit status 2, one line on stderr naming the
-file or option, and no traceback."""
+Output is checked against the library computing the same thing (the JSON contract of the README
+and docs/architecture.md §10), and every bad input against the error contract: exit status 2,
+one line on stderr naming the file or option, and no traceback."""
 
 from __future__ import annotations
 

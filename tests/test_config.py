@@ -333,7 +333,7 @@ def test_sqrt_law_anchors():
     assert defaults.sram_read_pj_per_byte(8192, 64, 45) == pytest.approx(10 / 8)
     assert defaults.sram_read_pj_per_byte(32768, 64, 45) == pytest.approx(20 / 8)
     assert defaults.sram_read_pj_per_byte(8192, 8, 45) == pytest.approx(10 / 8)  # narrow words
-    # REFERENCES.md: ZigZag's 2 MiB / 2048-bit buffer at 28 nm -> ~464 pJ per access
+    # docs/references.md §3.2: ZigZag's 2 MiB / 2048-bit buffer at 28 nm -> ~464 pJ per access
     per_access = defaults.sram_read_pj_per_byte(2 * 2**20, 2048, 28) * 256
     assert per_access == pytest.approx(462, rel=0.01)
     assert defaults.sram_read_pj_per_byte(8192, 8192, 45) == defaults.sram_read_pj_per_byte(

@@ -556,7 +556,7 @@ def test_scalesim_matches_measured(dataflow, m, k, n, rows, cols, cycles):
 
 
 def test_design_examples():
-    # DESIGN.md §5 and the measured runs: M=64, K=784, N=300 on 32x32
+    # docs/architecture.md §5 and the measured runs: M=64, K=784, N=300 on 32x32
     assert scalesim_compute_cycles("ws", 64, 784, 300, 32, 32) == 39_499
     assert scalesim_compute_cycles("os", 64, 784, 300, 32, 32) == 16_919
     assert scalesim_compute_cycles("is", 64, 784, 300, 32, 32) == 19_699

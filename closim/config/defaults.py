@@ -1,4 +1,4 @@
-"""Values a hw config may leave out, derived from the ones it gives (REFERENCES.md §1, §3).
+"""Values a hw config may leave out, derived from the ones it gives (docs/references.md §1, §3).
 
 Every function returns a number and a one-line note saying how it was obtained; ``closim show``
 prints the notes. Because they are derived, sweeps over sizes change energies too.
@@ -7,7 +7,7 @@ prints the notes. Because they are derived, sweeps over sizes change energies to
   45 nm, times sqrt(capacity / 8 KiB) (bitline and H-tree length grow with the square root of
   the area), times the access width term (64 / w)**0.5 per 64 bits for wide words (w clamped to
   64..2048 bits), times the Stillmaker-Baas energy factor of the node. Writes cost 0.85 x a read:
-  the three CACTI points in REFERENCES.md give write/read 0.81, 0.77 and 0.91 [der].
+  the three CACTI points in docs/references.md §3.2 give write/read 0.81, 0.77 and 0.91 [der].
 - Static power: 0.02 mW per MAC unit plus 0.02 mW per KiB of SRAM and accumulator [asm]:
   order-of-magnitude leakage figures with no primary source; give ``static_power_mw`` to override.
 - Vector unit: one lane per PE column of every array [asm]; 4.6 pJ per op at 45 nm (a fp32 fused
@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 
 #: Energy of logic at a node relative to 45 nm, Stillmaker & Baas 2017 as implemented by
-#: hwcomponents' tech_node_energy (REFERENCES.md §3); 5 and 3 nm are its sqrt-rule extrapolation.
+#: hwcomponents' tech_node_energy (docs/references.md §2); 5 and 3 nm are its sqrt-rule
+#: extrapolation.
 NODE_ENERGY_SCALE: dict[float, float] = {
     65.0: 1.24, 45.0: 1.0, 32.0: 0.66, 28.0: 0.51, 22.0: 0.29, 16.0: 0.17,
     14.0: 0.14, 10.0: 0.12, 7.0: 0.094, 5.0: 0.080, 3.0: 0.062,

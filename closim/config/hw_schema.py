@@ -172,7 +172,7 @@ class HwConfig(Schema):
 
     name: Text | None = Field(None, description="short name; default: the file name without .yaml")
     description: Text = Field("", description="one line shown by closim list")
-    source: Text = Field("", description="citations for the numbers (REFERENCES.md)")
+    source: Text = Field("", description="citations for the numbers (docs/references.md)")
     clock_mhz: PositiveFloat = Field(description="clock of the arrays in MHz")
     node_nm: float = Field(
         ge=1, le=1000, description="process node in nm (1-1000): scales derived energies"

@@ -1,4 +1,4 @@
-"""Which tensors stay in the global SRAM across operations (DESIGN.md §5, "Memory levels").
+"""Which tensors stay in the global SRAM across operations (docs/architecture.md §5).
 
 A greedy interval allocation over the step's operations: tensors are considered in priority order
 (weights, which every pass reuses; then activations between stages; then stashed activations and

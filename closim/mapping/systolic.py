@@ -1,5 +1,6 @@
-"""Systolic-array fold timing (DESIGN.md §5): SCALE-Sim's analytical model, a pipelined variant and
-block packing. Pure integer arithmetic; every count is in cycles of the array clock.
+"""Systolic-array fold timing (docs/architecture.md §5): SCALE-Sim's analytical model, a
+pipelined variant and block packing. Pure integer arithmetic; every count is in cycles of the
+array clock.
 
 A GEMM ``C[M, N] = A[M, K] @ B[K, N]`` maps onto a ``rows x cols`` array as a spatial grid of
 ``Sr x Sc`` and a temporal length ``T`` (SCALE-Sim's names):

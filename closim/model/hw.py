@@ -17,10 +17,10 @@ Dataflow = Literal["ws", "os", "is"]
 """Which operand stays in the PEs: weights (ws), outputs (os) or inputs (is)."""
 
 FoldModel = Literal["scalesim", "pipelined"]
-"""How consecutive folds of one GEMM overlap (DESIGN.md §5)."""
+"""How consecutive folds of one GEMM overlap (docs/architecture.md §5)."""
 
 ShuffleMode = Literal["free", "sram_pass"]
-"""How a permutation between two stages executes (DESIGN.md §5, shuffles)."""
+"""How a permutation between two stages executes (docs/architecture.md §4)."""
 
 DATAFLOWS: tuple[Dataflow, ...] = ("ws", "os", "is")
 FOLD_MODELS: tuple[FoldModel, ...] = ("scalesim", "pipelined")

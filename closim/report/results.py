@@ -1,5 +1,5 @@
-"""Results of ``simulate`` and ``compare`` as the JSON-ready dicts of DESIGN.md §8, and as tables
-(pandas) for CSV export."""
+"""Results of ``simulate`` and ``compare`` as the JSON-ready dicts of docs/architecture.md §10,
+and as tables (pandas) for CSV export."""
 
 from __future__ import annotations
 

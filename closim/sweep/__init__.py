@@ -1,6 +1,6 @@
-"""Sweeps (DESIGN.md §9): a YAML file of axes over config paths, expanded into points, run
-in-process or on Dask, each finished point committed to an SQLite store keyed by the hash of its
-resolved config, so that a killed sweep resumes where it stopped.
+"""Sweeps (docs/architecture.md §11): a YAML file of axes over config paths, expanded into
+points, run in-process or on Dask, each finished point committed to an SQLite store keyed by
+the hash of its resolved config, so that a killed sweep resumes where it stopped.
 
 ``load_sweep`` validates a sweep file; ``run_sweep`` runs it; ``load_results`` /
 ``export_results`` read the store back as a table. Nothing here prints.

@@ -1,4 +1,4 @@
-"""The trace: one row per SRAM tile operation, exportable and replayable (docs/architecture.md).
+"""The trace: one row per SRAM tile operation, exportable and replayable (docs/architecture.md §6).
 
 Row kinds (``op``): ``load`` (one operand sub-tile into the SRAM), ``compute`` (one SRAM tile on
 one PE array), ``store`` (one output sub-tile out of the SRAM), ``vector`` (vector-unit work:

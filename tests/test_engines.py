@@ -19,7 +19,7 @@ from closim.sweep.spec import run_axis_choices
 from tests.conftest import make_hw, make_workload
 
 
-# The example engine of docs/architecture.md: every operation takes the longer of its busiest
+# The example engine of docs/architecture.md §7: every operation takes the longer of its busiest
 # array's compute and its DRAM bytes over the bandwidth, operations back to back (a roofline).
 @dataclass(frozen=True)
 class RooflineEngine:

@@ -1,4 +1,4 @@
-"""Memory footprint of a step in DRAM (docs/architecture.md, "Memory footprint"), independent of the
+"""Memory footprint of a step in DRAM (docs/architecture.md §9), independent of the
 accelerator's SRAM: what a framework must hold, each tensor at its role's width.
 
 Inference: weights and indices, plus the largest pair of consecutive activations (a layer's input

@@ -30,7 +30,8 @@ SIM_METRICS: tuple[str, ...] = (
     *(f"energy_breakdown_pj.{k}" for k in BREAKDOWN_KEYS),
     *(f"traffic_bytes.{level}.{role}" for level in LEVELS for role in ROLES),
 )
-"""Totals keys of a simulation (DESIGN §8), nested ones dotted; ``layers.NAME.KEY`` also works."""
+"""Totals keys of a simulation (docs/architecture.md §10), nested ones dotted;
+``layers.NAME.KEY`` also works."""
 TRAIN_METRICS = ("accuracy", "accuracy_std", "params", "seconds_per_epoch")
 """Metrics of a training run: accuracy and its std in percent (points), params, seconds."""
 BOUNDS = ("at_most", "at_least", "below", "above", "between", "within")

@@ -1,4 +1,4 @@
-"""The per-operation pipeline formula (docs/architecture.md, "Cost model"): how long one
+"""The per-operation pipeline formula (docs/architecture.md §7): how long one
 operation (trace group) takes when its tiles form a load / compute / store pipeline.
 
 Used by the mapper to score candidate mappings, by the analytic engine as its whole model and by

@@ -1,4 +1,4 @@
-"""The analytic engine: the trace in closed form (docs/architecture.md, "Engines").
+"""The analytic engine: the trace in closed form (docs/architecture.md §7).
 
 Operations (trace groups) run one after another. Within one, tiles form a three-stage pipeline
 (load, compute, store; double buffering): per tile, the longer of its compute and the transfers

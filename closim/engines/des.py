@@ -1,5 +1,5 @@
 """The discrete-event engine (SimPy): PE arrays, SRAM and DRAM play the trace (see
-docs/architecture.md, "Engines").
+docs/architecture.md §7).
 
 Time is integer PE-clock cycles. Components:
 

@@ -1,6 +1,6 @@
 """Lowering a workload's layer plans to the program of one step: forward GEMMs, and for training
-backward-data and backward-weight GEMMs and the optimizer update (docs/architecture.md,
-"Lowering"). Shapes and bytes only; no NumPy math, no hardware beyond the element widths.
+backward-data and backward-weight GEMMs and the optimizer update (docs/architecture.md §4).
+Shapes and bytes only; no NumPy math, no hardware beyond the element widths.
 """
 
 from __future__ import annotations

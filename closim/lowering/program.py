@@ -1,5 +1,5 @@
 """The program of one step: tensors, batched GEMMs and vector-unit work (the records that
-``closim.lowering.lower`` builds; docs/architecture.md, "Lowering"). Shapes and bytes only.
+``closim.lowering.lower`` builds; docs/architecture.md §4). Shapes and bytes only.
 
 Tensor names: ``L.a{s}`` is the activation entering stage ``s`` of layer ``L`` (``L.a0`` the layer
 input, ``L.a{S}`` its output, which is the next layer's ``a0``: an activation function is applied as

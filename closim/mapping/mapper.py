@@ -1,5 +1,5 @@
 """The mapper's search: turns a lowered program into a trace on a given accelerator (see
-docs/architecture.md, "Mapping"); emission of the chosen mappings is in ``emit_gemm`` and
+docs/architecture.md §5); emission of the chosen mappings is in ``emit_gemm`` and
 ``emit_vector``.
 
 Per GEMM it chooses the orientation (C = A B, or C^T = B^T A^T so that the other operand is

@@ -234,8 +234,9 @@ def load_results(db: str | Path, *, sweep: str | None = None) -> pd.DataFrame:
     run columns (``hw``, ``workload``, ``engine``, ``mode``, ``batch``, ``params``,
     ``compression``, ``peak_macs_per_cycle``, ``dram_bytes_per_cycle``,
     ``arithmetic_intensity`` in MACs per DRAM byte, ``macs_per_cycle``; ``dense.*`` and
-    ``ratios.*`` for sweeps with ``compare: true``), every DESIGN §8 totals key flattened with
-    dots (``traffic_bytes.dram.weights``, ``energy_breakdown_pj.mac``; pJ, bytes, cycles), and
+    ``ratios.*`` for sweeps with ``compare: true``), every totals key (docs/architecture.md
+    §10) flattened with dots (``traffic_bytes.dram.weights``, ``energy_breakdown_pj.mac``; pJ,
+    bytes, cycles), and
     the ``meta_*`` columns (timestamps, wall seconds, host, pid), which differ between runs."""
     with Store(db, create=False) as store:
         rows = store.rows(sweep)

@@ -1,4 +1,4 @@
-"""``clos``: the three-stage Clos network C(m, n, r) of ClosNets (DESIGN §3).
+"""``clos``: the three-stage Clos network C(m, n, r) of ClosNets (docs/architecture.md §3).
 
 ``in = r * n_in``, ``out = r * n_out``. ingress: r blocks ``n_in -> m``; shuffle S(r, m);
 middle: m blocks ``r -> r``; shuffle S(m, r); egress: r blocks ``m -> n_out``.

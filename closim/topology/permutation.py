@@ -32,7 +32,7 @@ class Permutation:
 
     @classmethod
     def shuffle(cls, a: int, b: int) -> Permutation:
-        """S(a, b) of DESIGN §3: each row becomes ``row.reshape(a, b).T.reshape(-1)``."""
+        """S(a, b) (docs/architecture.md §3): row -> ``row.reshape(a, b).T.reshape(-1)``."""
         return cls((a, b), (1, 0))
 
     @property

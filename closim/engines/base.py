@@ -7,7 +7,7 @@ done once from the trace for every engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from closim.model.hw import Accelerator
@@ -29,7 +29,6 @@ class Timing:
     group_work: dict[int, int]
     events: int = 0
     record: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -40,7 +40,8 @@ class Transfer(NamedTuple):
 
 def transfers(*items: tuple[str, Direction, str, int]) -> tuple[Transfer, ...]:
     """The non-empty ones of ``items`` as Transfers (rows list only what moves)."""
-    return tuple(Transfer(*t) for t in items if t[3])
+    new = tuple.__new__  # skips NamedTuple's per-field constructor: rows are built by the million
+    return tuple([new(Transfer, t) for t in items if t[3]])
 
 
 @dataclass
@@ -76,9 +77,11 @@ class TraceRow:
 
     def moved(self, level: str, direction: Direction) -> int:
         """Bytes this row reads from (``read``) or writes to (``write``) ``level``."""
-        return sum(
-            t.nbytes for t in self.transfers if t.level == level and t.direction == direction
-        )
+        total = 0
+        for t in self.transfers:  # a plain loop: this is on every engine's hot path
+            if t[1] == direction and t[0] == level:
+                total += t[3]
+        return total
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TraceRow))

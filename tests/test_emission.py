@@ -108,3 +108,18 @@ def test_mapping_record_lists_what_was_emitted() -> None:
     assert m.dram_read_bytes == sum(r.moved("dram", "read") for r in trace.rows)
     data = m.to_dict()
     assert data["pass"] == "forward" and data["tile"]["m"] == m.tile.m
+
+
+def test_a_memoised_gemm_mapping_equals_a_fresh_one() -> None:
+    hw = make_hw(count=2, sram_bytes=6000, bandwidth_gb_per_s=4.0, latency_ns=30)
+    wl = make_workload([32, 64, 64, 16], ["dense", {"kind": "clos", "r": 4, "m": 4}, "dense"])
+    program = lower_workload(hw, wl, "training", 8)
+    reserves = [mapper._reserve_bytes(op, hw, program) for op in program.ops]
+    residency = allocate(program, hw.sram.capacity_bytes // 2, reserves)
+    memo: mapper.GemmMemo = {}
+    fresh = mapper._map_with(program, hw, residency, memo)
+    gemms = sum(1 for op in program.ops if isinstance(op, Gemm))
+    assert len(memo) == gemms  # every GEMM stored once
+    again = mapper._map_with(program, hw, residency, memo)  # every GEMM from the memo
+    assert again.rows == fresh.rows and again.mappings == fresh.mappings
+    assert all(a is not b for a, b in zip(again.rows, fresh.rows, strict=True))  # copies

@@ -66,9 +66,14 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
     compute: dict[int, list[int]] = {}
     any_dram = False
     for r, i in zip(rows, steps, strict=True):
-        moved = burst_bytes(r.moved("dram", "read"), burst) + burst_bytes(
-            r.moved("dram", "write"), burst
-        )
+        read = write = 0
+        for t in r.transfers:  # one pass; reads and writes round to bursts separately
+            if t[0] == "dram":
+                if t[1] == "read":
+                    read += t[3]
+                else:
+                    write += t[3]
+        moved = burst_bytes(read, burst) + burst_bytes(write, burst)
         any_dram = any_dram or moved > 0
         if r.op == "load":
             loads[i] += moved

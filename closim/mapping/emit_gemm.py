@@ -252,8 +252,13 @@ def _record(rows, trace, g, group, tiling, arr, xy, ops, per_array) -> GemmMappi
     """The mapping record of the rows just emitted."""
     x, y = xy
 
+    sums: dict[tuple[str, str], int] = {}
+    for r in rows:
+        for t in r.transfers:
+            sums[(t[0], t[1])] = sums.get((t[0], t[1]), 0) + t[3]
+
     def moved(level: str, direction: str) -> int:
-        return sum(r.moved(level, direction) for r in rows)
+        return sums.get((level, direction), 0)
 
     computes = [r for r in rows if r.op == "compute"]
     return GemmMapping(

@@ -11,6 +11,8 @@ layer, dense baselines included.
 
 from __future__ import annotations
 
+import copy
+
 from closim.cost.pipeline import group_cycles, trace_cycles
 from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm
@@ -77,6 +79,7 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
     if hw.sram.partitions is not None:
         return _map_with(program, hw, no_residency(program))
     reserves = [_reserve_bytes(op, hw, program) for op in program.ops]
+    memo: GemmMemo = {}  # a GEMM whose flags and budget repeat across shares is mapped once
     best: tuple | None = None
     tried: set[frozenset[str]] = set()
     for share in RESIDENCY_SHARES:
@@ -85,7 +88,7 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
             continue
         tried.add(residency.resident)
         try:
-            trace = _map_with(program, hw, residency)
+            trace = _map_with(program, hw, residency, memo)
         except ConfigError:
             continue  # residents left some operation no room: a smaller share may fit
         cycles = trace_cycles(trace, hw)
@@ -97,8 +100,15 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
     return best[1]
 
 
-def _map_with(program: Program, hw: Accelerator, residency: Residency) -> Trace:
-    """The trace of ``program`` with a given resident set."""
+#: Chosen GEMM mappings by (GEMM, on-chip and fill flags, SRAM budget): the rows of the winner.
+GemmMemo = dict[tuple, Trace]
+
+
+def _map_with(
+    program: Program, hw: Accelerator, residency: Residency, memo: GemmMemo | None = None
+) -> Trace:
+    """The trace of ``program`` with a given resident set; ``memo`` carries GEMM mappings
+    between calls (a GEMM's mapping depends only on its key, not on the other residents)."""
     arr = array_spec(hw)
     trace = Trace()
     last_writer: dict[str, int] = {}
@@ -106,7 +116,7 @@ def _map_with(program: Program, hw: Accelerator, residency: Residency) -> Trace:
         reads = (op.a, op.b) if isinstance(op, Gemm) else op.reads
         after = tuple(sorted({last_writer[t] for t in reads if t in last_writer}))
         if isinstance(op, Gemm):
-            _map_gemm(trace, program, hw, arr, op, i, residency, after)
+            _map_gemm(trace, program, hw, arr, op, i, residency, after, memo)
             last_writer[op.c] = i
         else:
             map_vector(trace, program, hw, op, i, residency, after)
@@ -133,6 +143,7 @@ def _map_gemm(
     i: int,
     res: Residency,
     after: tuple[int, ...],
+    memo: GemmMemo | None = None,
 ) -> None:
     ta, tb, tc = program.tensors[g.a], program.tensors[g.b], program.tensors[g.c]
     a_chip, a_fill = _operand(program, g.a, i, res)
@@ -155,6 +166,12 @@ def _map_gemm(
         acc_bytes=acc.capacity_bytes if acc else 0,
         psum_bytes_per_element=hw.widths.partial_sums_bytes,
     )
+    # the GEMM (its layer, stage and pass fix its group and producers), where its operands live
+    # and its budget decide the mapping; the other operations' residents do not
+    key = (g, a_chip, a_fill, b_chip, b_fill, c_store, budget.sram_bytes)
+    if memo is not None and key in memo:
+        trace.extend(_copied(memo[key]))
+        return
     bpc = hw.dram_bytes_per_cycle
     normal = GemmShape(g.blocks, g.m, g.k, g.n)
     flipped = GemmShape(g.blocks, g.n, g.k, g.m)
@@ -185,7 +202,15 @@ def _map_gemm(
         walked.append((cycles, busiest, mapping.tiles, moved, tiling.rank, candidate))
     fastest = min(w[0] for w in walked)
     near = [w for w in walked if w[0] <= fastest * (1 + tol)]
-    trace.extend(min(near, key=lambda w: w[1:5])[-1])
+    winner = min(near, key=lambda w: w[1:5])[-1]
+    if memo is not None:
+        memo[key] = _copied(winner)
+    trace.extend(winner)
+
+
+def _copied(trace: Trace) -> Trace:
+    """A copy whose rows ``Trace.extend`` may renumber without touching the original."""
+    return Trace(rows=[copy.copy(r) for r in trace.rows], mappings=list(trace.mappings))
 
 
 #: Runner-up tilings with more tiles than this are not walked: the estimate decides.

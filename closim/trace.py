@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pandas loads only when a trace is exported
 
 Op = Literal["load", "compute", "store", "vector"]
 Direction = Literal["read", "write"]
-OPS: tuple[Op, ...] = ("load", "compute", "store", "vector")
 DIRECTIONS: tuple[Direction, ...] = ("read", "write")
 
 

@@ -8,7 +8,6 @@ from closim.model.vocabulary import ROLES
 
 #: Levels every report lists (zero where an accelerator lacks one), then any others it has.
 STANDARD_LEVELS = ("dram", "sram", "accumulator")
-LEVELS = STANDARD_LEVELS
 
 
 def empty_traffic(levels: tuple[str, ...] = STANDARD_LEVELS) -> dict[str, dict[str, int]]:

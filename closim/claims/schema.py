@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from closim.accounting.energy import BREAKDOWN_KEYS
-from closim.accounting.stats import LEVELS
+from closim.accounting.stats import STANDARD_LEVELS
 from closim.config.errors import did_you_mean
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
 from closim.engines.registry import engine_names
@@ -28,7 +28,7 @@ SCALAR_METRICS = (
 SIM_METRICS: tuple[str, ...] = (
     *SCALAR_METRICS,
     *(f"energy_breakdown_pj.{k}" for k in BREAKDOWN_KEYS),
-    *(f"traffic_bytes.{level}.{role}" for level in LEVELS for role in ROLES),
+    *(f"traffic_bytes.{level}.{role}" for level in STANDARD_LEVELS for role in ROLES),
 )
 """Totals keys of a simulation (docs/architecture.md §10), nested ones dotted;
 ``layers.NAME.KEY`` also works."""

@@ -111,9 +111,10 @@ class LoadPlanner:
         g = self.gemm
         dense_bytes = elements * opnd.bytes_per_element
         dram = round(dense_bytes * opnd.dram_fraction)
-        index_bytes, decode_ops = self.sparse.index_load(elements, opnd.dram_fraction)
-        if not opnd.index_bytes:
-            index_bytes, decode_ops = 0, 0
+        # only the operand that carries the index arrays (the weight) moves and decodes them
+        index_bytes, decode_ops = (
+            self.sparse.index_load(elements, opnd.dram_fraction) if opnd.index_bytes else (0, 0)
+        )
         lb, lm, lk, ln = self.logical(*ranges)
         row = TraceRow(
             "load", self.group, g.layer, g.stage, g.pass_, operand=opnd.role, tensor=opnd.tensor,

@@ -51,16 +51,7 @@ class GemmMapping:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (``pass`` for ``pass_``, lists for tuples)."""
-        data = asdict(self)
-        data["pass"] = data.pop("pass_")
+        data = {("pass" if key == "pass_" else key): v for key, v in asdict(self).items()}
         data["pinned"] = list(self.pinned)
         data["resident"] = list(self.resident)
-        return {key: data[key] for key in _ORDER}
-
-
-_ORDER = (
-    "group", "layer", "stage", "pass", "blocks", "m", "k", "n", "orientation", "dataflow",
-    "stationary", "arrays_used", "blocks_per_fold", "folds", "tiles", "tile", "loop_order",
-    "pinned", "resident", "compute_cycles", "busiest_array_cycles", "dram_read_bytes",
-    "dram_write_bytes", "sram_read_bytes", "sram_write_bytes", "acc_bytes", "footprint_bytes",
-)  # fmt: skip
+        return data

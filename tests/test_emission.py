@@ -3,10 +3,13 @@ formula, the load planner's reuse rules, the typed mapping record, and the searc
 
 from __future__ import annotations
 
+import dataclasses
+
 from closim.api import lower_workload
 from closim.cost.pipeline import trace_cycles
 from closim.lowering.program import Gemm
 from closim.mapping import mapper
+from closim.mapping.cache import CHOICES, clear_caches
 from closim.mapping.emit_gemm import LoadPlanner, tile_transfers
 from closim.mapping.residency import allocate
 from closim.mapping.sparse import SparseGemm
@@ -92,10 +95,16 @@ def test_search_keeps_the_fastest_residency_share() -> None:
     for share in mapper.RESIDENCY_SHARES:
         residency = allocate(program, int(hw.sram.capacity_bytes * share), reserves)
         try:
-            alternative = mapper._map_with(program, hw, residency)
+            plan = mapper.plan_step(program, hw, residency)
         except ConfigError:  # a share that leaves some operation no room is skipped by the search
             continue
-        assert chosen <= trace_cycles(alternative, hw)
+        alternative = mapper._emit(program, hw, residency, plan)
+        # the plan's score (no rows) is the analytic cycles of the rows it emits
+        assert plan.cycles == trace_cycles(alternative, hw)
+        assert plan.dram_bytes == sum(
+            r.moved("dram", "read") + r.moved("dram", "write") for r in alternative.rows
+        )
+        assert chosen <= plan.cycles
 
 
 def test_mapping_record_lists_what_was_emitted() -> None:
@@ -110,16 +119,30 @@ def test_mapping_record_lists_what_was_emitted() -> None:
     assert data["pass"] == "forward" and data["tile"]["m"] == m.tile.m
 
 
-def test_a_memoised_gemm_mapping_equals_a_fresh_one() -> None:
+def test_a_cached_gemm_choice_equals_a_fresh_one() -> None:
     hw = make_hw(count=2, sram_bytes=6000, bandwidth_gb_per_s=4.0, latency_ns=30)
     wl = make_workload([32, 64, 64, 16], ["dense", {"kind": "clos", "r": 4, "m": 4}, "dense"])
     program = lower_workload(hw, wl, "training", 8)
-    reserves = [mapper._reserve_bytes(op, hw, program) for op in program.ops]
-    residency = allocate(program, hw.sram.capacity_bytes // 2, reserves)
-    memo: mapper.GemmMemo = {}
-    fresh = mapper._map_with(program, hw, residency, memo)
-    gemms = sum(1 for op in program.ops if isinstance(op, Gemm))
-    assert len(memo) == gemms  # every GEMM stored once
-    again = mapper._map_with(program, hw, residency, memo)  # every GEMM from the memo
+    clear_caches()
+    fresh = mapper.map_program(program, hw)
+    assert len(CHOICES) > 0 and CHOICES.misses == len(CHOICES)
+    hits = CHOICES.hits
+    again = mapper.map_program(program, hw)  # every GEMM's choice from the cache
+    gemms_mapped = sum(1 for op in program.ops if isinstance(op, Gemm))
+    assert CHOICES.hits - hits >= gemms_mapped
     assert again.rows == fresh.rows and again.mappings == fresh.mappings
-    assert all(a is not b for a, b in zip(again.rows, fresh.rows, strict=True))  # copies
+    assert all(a is not b for a, b in zip(again.rows, fresh.rows, strict=True))  # new rows
+
+
+def test_the_choice_cache_ignores_tensor_names_but_not_the_budget() -> None:
+    # two layers of the same shape share one choice; the same shape with a smaller SRAM does not
+    hw = make_hw(count=2, sram_bytes=1 << 14, bandwidth_gb_per_s=4.0)
+    wl = make_workload([64, 64, 64], ["dense", "dense"], mode="inference")
+    clear_caches()
+    mapper.map_program(lower_workload(hw, wl, "inference", 8), hw)
+    keys = len(CHOICES)
+    small = dataclasses.replace(hw, sram=dataclasses.replace(hw.sram, capacity_bytes=1 << 12))
+    trace = mapper.map_program(lower_workload(small, wl, "inference", 8), small)
+    assert len(CHOICES) > keys
+    first, second = trace.mappings
+    assert (first.tile, first.orientation) == (second.tile, second.orientation)

@@ -7,9 +7,12 @@ the DES to report each operation's critical compute.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
-from closim.cost.dram import burst_bytes, dram_cycles, latency_cycles, vector_cycles
+import numpy as np
+
+from closim.cost.dram import burst_bytes, latency_cycles, vector_cycles
 from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
 
@@ -81,25 +84,63 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
             stores[i] += moved
         elif r.op in ("compute", "vector"):
             lane = r.array if r.op == "compute" else -1
-            compute.setdefault(lane, [0] * n)[i] += r.compute_cycles
-    load_c = [dram_cycles(b, hw) for b in loads]
-    store_c = [dram_cycles(b, hw) for b in stores]
+            per_step = compute.get(lane)
+            if per_step is None:  # not setdefault: that would build an n-list per row
+                per_step = compute[lane] = [0] * n
+            per_step[i] += r.compute_cycles
+    vector_c = [0] * (n + 1)
     for r, i in zip(rows, steps, strict=True):
         if r.op == "load" and r.vector_ops:
-            load_c[i] += vector_cycles(r.vector_ops, hw)
+            vector_c[i] += vector_cycles(r.vector_ops, hw)
+    lanes = np.array(list(compute.values()), dtype=np.int64).reshape(len(compute), n)
+    cycles = pipeline_cycles(hw, np.array(loads), np.array(stores[:n]), lanes,
+                             np.array(vector_c), any_dram)  # fmt: skip
+    return cycles, (group_work(rows, hw) if compute else 0)
+
+
+def pipeline_cycles(
+    hw: Accelerator,
+    load_bytes: np.ndarray,
+    store_bytes: np.ndarray,
+    compute_cycles: np.ndarray,
+    load_vector_cycles: np.ndarray | None = None,
+    any_dram: bool | None = None,
+) -> int:
+    """Cycles of one operation from its lockstep steps (the formula of ``group_cycles``).
+
+    ``load_bytes``: per step (``n + 1`` entries, the last 0), the DRAM bytes (whole bursts) the
+    step's loads move; ``store_bytes``: per step (``n``), its stores' bytes; ``compute_cycles``:
+    one row per lane (PE array, or the vector unit) with its compute in each of the ``n`` steps;
+    ``load_vector_cycles``: vector-unit cycles (index decode) of each step's loads. The read
+    latency counts when any byte moves (``any_dram``, default: any load or store bytes).
+    """
+    load_c = _dram_cycles_v(load_bytes, hw)
+    if load_vector_cycles is not None:
+        load_c = load_c + load_vector_cycles
+    store_c = _dram_cycles_v(store_bytes, hw)
+    if any_dram is None:
+        any_dram = bool(load_bytes.any() or store_bytes.any())
     lat = latency_cycles(hw) if any_dram else 0
-    if not compute:
-        return lat + sum(load_c) + sum(store_c), 0
+    if compute_cycles.shape[0] == 0:
+        return int(lat + load_c.sum() + store_c.sum())
+    n = compute_cycles.shape[1]
     # with two buffers a step's loads start when the previous step starts, so every step that
     # loads waits out the read latency too
-    ahead = [c + (lat if c else 0) for c in load_c]
-    totals = []
-    for per_step in compute.values():
-        t = lat + load_c[0]
-        for i in range(n):
-            t += max(per_step[i], ahead[i + 1] + (store_c[i - 1] if i else 0))
-        totals.append(t + store_c[n - 1])
-    return max(totals), group_work(rows, hw)
+    ahead = load_c + np.where(load_c > 0, lat, 0)
+    overlap = ahead[1 : n + 1].copy()
+    overlap[1:] += store_c[: n - 1]
+    per_lane = np.maximum(compute_cycles, overlap[None, :]).sum(axis=1)
+    last_store = int(store_c[n - 1]) if n else 0
+    return int(lat + load_c[0] + per_lane.max() + last_store)
+
+
+def _dram_cycles_v(nbytes: np.ndarray, hw: Accelerator) -> np.ndarray:
+    """``dram_cycles`` over an array of burst-rounded byte counts."""
+    bpc = hw.dram_bytes_per_cycle
+    nbytes = np.asarray(nbytes, dtype=np.int64)
+    if math.isinf(bpc):
+        return np.zeros_like(nbytes)
+    return np.ceil(nbytes / bpc).astype(np.int64)
 
 
 def _steps_from(rows: list[TraceRow], first_id: int) -> list[int]:

@@ -3,7 +3,9 @@ chunks so that loads, vector work and stores overlap; the chunk count is a mappi
 
 from __future__ import annotations
 
-from closim.cost.pipeline import group_cycles
+import numpy as np
+
+from closim.cost.pipeline import pipeline_cycles
 from closim.lowering.program import Program, VectorOp
 from closim.mapping.residency import Residency
 from closim.model.hw import Accelerator
@@ -25,17 +27,12 @@ def _shares(total: int, parts: int) -> list[int]:
     return [base + (1 if p < extra else 0) for p in range(parts)]
 
 
-def map_vector(
-    trace: Trace,
-    program: Program,
-    hw: Accelerator,
-    op: VectorOp,
-    i: int,
-    res: Residency,
-    after: tuple[int, ...],
-) -> None:
-    """An elementwise pass, streamed in chunks so that loads, vector work and stores overlap:
-    operands not on chip come from DRAM and persistent results go back to it.
+def choose_chunks(
+    program: Program, hw: Accelerator, op: VectorOp, i: int, res: Residency
+) -> tuple[int, int, int]:
+    """The chunk count of an elementwise pass, with its analytic cycles and DRAM bytes (reads
+    and writes): streamed in chunks so that loads, vector work and stores overlap, operands not
+    on chip come from DRAM and persistent results go back to it.
 
     Like tile sizes, the chunk count is a mapping choice: among counts whose chunks fit the SRAM
     beside the residents double-buffered, the analytic engine's fastest wins (then the fewest
@@ -52,27 +49,15 @@ def map_vector(
         {max(fewest, min(MAX_VECTOR_CHUNKS, c)) for c in VECTOR_CHUNK_COUNTS if c <= largest}
         | {max(1, fewest)}
     )
-    best: tuple | None = None
-    for chunks in counts:
-        candidate = Trace()
-        _emit_vector(candidate, program, hw, op, i, res, after, chunks)
-        key = (group_cycles(candidate.rows, hw)[0], chunks)
-        if best is None or key < best[0]:
-            best = (key, candidate)
-    trace.extend(best[1])
+    reads, writes = _streamed(program, op, i, res)
+    cycles, chunks = min((_chunked_cycles(hw, op, reads, writes, c), c) for c in counts)
+    moved = sum(t.nbytes for t in reads) + sum(t.nbytes for t in writes)
+    return chunks, cycles, moved
 
 
-def _emit_vector(
-    trace: Trace,
-    program: Program,
-    hw: Accelerator,
-    op: VectorOp,
-    i: int,
-    res: Residency,
-    after: tuple[int, ...],
-    chunks: int,
-) -> None:
-    """The rows of an elementwise pass in ``chunks`` equal chunks."""
+def _streamed(program: Program, op: VectorOp, i: int, res: Residency) -> tuple[list, list]:
+    """The tensors an elementwise pass reads from DRAM (not resident, or a resident's first
+    fetch) and writes back to it (not resident, or persistent)."""
     reads = [
         program.tensors[n]
         for n in dict.fromkeys(op.reads)
@@ -83,6 +68,45 @@ def _emit_vector(
         for n in dict.fromkeys(op.writes)
         if n not in res.resident or program.tensors[n].persistent
     ]
+    return reads, writes
+
+
+def _share_array(total: int, parts: int) -> np.ndarray:
+    """``_shares`` as an array."""
+    base, extra = divmod(total, parts)
+    return base + (np.arange(parts) < extra).astype(np.int64)
+
+
+def _chunked_cycles(hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int) -> int:
+    """Analytic cycles of the pass in ``chunks`` chunks: the rows ``emit_vector`` would emit,
+    fed to the pipeline formula (one step per chunk) without building them."""
+    burst = hw.dram.burst_bytes
+
+    def bursts(tensors: list) -> np.ndarray:
+        total = np.zeros(chunks, dtype=np.int64)
+        for t in tensors:
+            part = _share_array(t.nbytes, chunks)
+            total += -(-part // burst) * burst
+        return total
+
+    loads = np.zeros(chunks + 1, dtype=np.int64)
+    loads[:chunks] = bursts(reads)
+    compute = -(-_share_array(op.ops, chunks) // hw.vector_unit.lanes)
+    return pipeline_cycles(hw, loads, bursts(writes), compute[None, :])
+
+
+def emit_vector(
+    trace: Trace,
+    program: Program,
+    hw: Accelerator,
+    op: VectorOp,
+    i: int,
+    res: Residency,
+    after: tuple[int, ...],
+    chunks: int,
+) -> None:
+    """The rows of an elementwise pass in ``chunks`` equal chunks."""
+    reads, writes = _streamed(program, op, i, res)
     read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
     write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
     split = {t.name: _shares(t.nbytes, chunks) for t in read_all + write_all}

@@ -11,13 +11,14 @@ layer, dense baselines included.
 
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 
-from closim.cost.pipeline import group_cycles, trace_cycles
 from closim.lowering.program import Gemm, Program, VectorOp
+from closim.mapping.cache import CHOICES, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm
-from closim.mapping.emit_vector import map_vector
+from closim.mapping.emit_vector import choose_chunks, emit_vector
 from closim.mapping.residency import Residency, allocate, no_residency
+from closim.mapping.score import GemmScore, score_gemm
 from closim.mapping.sparse import SparseGemm
 from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling, search
 from closim.model.errors import ConfigError
@@ -73,13 +74,14 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
     a trade-off: the mapper plans the step with residency allowed all, half, a quarter or none of
     the SRAM (tiles may always use what residents leave) and keeps the plan the analytic model
     finds fastest, then the one moving fewer DRAM bytes. Every plan that fits a smaller SRAM also
-    fits this one, so halving the SRAM can never make the chosen plan faster.
+    fits this one, so halving the SRAM can never make the chosen plan faster. Plans are scored
+    without rows; only the chosen one is emitted.
     """
     capacity = hw.sram.capacity_bytes
     if hw.sram.partitions is not None:
-        return _map_with(program, hw, no_residency(program))
+        residency = no_residency(program)
+        return _emit(program, hw, residency, plan_step(program, hw, residency))
     reserves = [_reserve_bytes(op, hw, program) for op in program.ops]
-    memo: GemmMemo = {}  # a GEMM whose flags and budget repeat across shares is mapped once
     best: tuple | None = None
     tried: set[frozenset[str]] = set()
     for share in RESIDENCY_SHARES:
@@ -88,38 +90,72 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
             continue
         tried.add(residency.resident)
         try:
-            trace = _map_with(program, hw, residency, memo)
+            plan = plan_step(program, hw, residency)
         except ConfigError:
             continue  # residents left some operation no room: a smaller share may fit
-        cycles = trace_cycles(trace, hw)
-        moved = sum(r.moved("dram", "read") + r.moved("dram", "write") for r in trace.rows)
-        if best is None or (cycles, moved) < best[0]:
-            best = ((cycles, moved), trace)
+        if best is None or (plan.cycles, plan.dram_bytes) < best[0]:
+            best = ((plan.cycles, plan.dram_bytes), residency, plan)
     if best is None:  # nothing fits even without residents: report why
-        return _map_with(program, hw, no_residency(program))
-    return best[1]
+        residency = no_residency(program)
+        return _emit(program, hw, residency, plan_step(program, hw, residency))
+    return _emit(program, hw, best[1], best[2])
 
 
-#: Chosen GEMM mappings by (GEMM, on-chip and fill flags, SRAM budget): the rows of the winner.
-GemmMemo = dict[tuple, Trace]
+@dataclass(frozen=True)
+class GemmPlan:
+    """One GEMM's mapping decision: its operands as placed, sparsity, tiling and exact score."""
+
+    operands: GemmOperands
+    sparse: SparseGemm
+    tiling: Tiling
+    score: GemmScore
 
 
-def _map_with(
-    program: Program, hw: Accelerator, residency: Residency, memo: GemmMemo | None = None
-) -> Trace:
-    """The trace of ``program`` with a given resident set; ``memo`` carries GEMM mappings
-    between calls (a GEMM's mapping depends only on its key, not on the other residents)."""
+@dataclass(frozen=True)
+class StepPlan:
+    """A step's decisions with one resident set: per operation a GemmPlan or a vector chunk
+    count; the analytic cycles and DRAM bytes (reads and writes) the rows would have."""
+
+    ops: list[GemmPlan | int]
+    cycles: int
+    dram_bytes: int
+
+
+def plan_step(program: Program, hw: Accelerator, residency: Residency) -> StepPlan:
+    """Every operation's mapping with ``residency``, scored without emitting rows; raises a
+    ConfigError when some GEMM has no tiling that fits."""
+    arr = array_spec(hw)
+    plans: list[GemmPlan | int] = []
+    cycles = moved = 0
+    for i, op in enumerate(program.ops):
+        if isinstance(op, Gemm):
+            plan = _plan_gemm(program, hw, arr, op, i, residency)
+            plans.append(plan)
+            cycles += plan.score.cycles
+            moved += plan.score.dram_bytes
+        else:
+            chunks, op_cycles, op_moved = choose_chunks(program, hw, op, i, residency)
+            plans.append(chunks)
+            cycles += op_cycles
+            moved += op_moved
+    return StepPlan(plans, cycles, moved)
+
+
+def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPlan) -> Trace:
+    """The rows of a planned step: each operation emitted once, in program order."""
     arr = array_spec(hw)
     trace = Trace()
     last_writer: dict[str, int] = {}
-    for i, op in enumerate(program.ops):
+    for i, (op, decision) in enumerate(zip(program.ops, plan.ops, strict=True)):
         reads = (op.a, op.b) if isinstance(op, Gemm) else op.reads
         after = tuple(sorted({last_writer[t] for t in reads if t in last_writer}))
         if isinstance(op, Gemm):
-            _map_gemm(trace, program, hw, arr, op, i, residency, after, memo)
+            assert isinstance(decision, GemmPlan)
+            emit_gemm(trace, hw, arr, op, i, decision.tiling, decision.operands,
+                      decision.sparse, after)  # fmt: skip
             last_writer[op.c] = i
         else:
-            map_vector(trace, program, hw, op, i, residency, after)
+            emit_vector(trace, program, hw, op, i, residency, after, decision)
             for t in op.writes:
                 last_writer[t] = i
     trace.buffer_bytes = [0] * len(program.ops)
@@ -134,17 +170,10 @@ def _map_with(
     return trace
 
 
-def _map_gemm(
-    trace: Trace,
-    program: Program,
-    hw: Accelerator,
-    arr: ArraySpec,
-    g: Gemm,
-    i: int,
-    res: Residency,
-    after: tuple[int, ...],
-    memo: GemmMemo | None = None,
-) -> None:
+def _plan_gemm(
+    program: Program, hw: Accelerator, arr: ArraySpec, g: Gemm, i: int, res: Residency
+) -> GemmPlan:
+    """The operands of ``g`` as ``res`` places them, its budget, and the chosen tiling."""
     ta, tb, tc = program.tensors[g.a], program.tensors[g.b], program.tensors[g.c]
     a_chip, a_fill = _operand(program, g.a, i, res)
     b_chip, b_fill = _operand(program, g.b, i, res)
@@ -166,20 +195,9 @@ def _map_gemm(
         acc_bytes=acc.capacity_bytes if acc else 0,
         psum_bytes_per_element=hw.widths.partial_sums_bytes,
     )
-    # the GEMM (its layer, stage and pass fix its group and producers), where its operands live
-    # and its budget decide the mapping; the other operations' residents do not
-    key = (g, a_chip, a_fill, b_chip, b_fill, c_store, budget.sram_bytes)
-    if memo is not None and key in memo:
-        trace.extend(_copied(memo[key]))
-        return
-    bpc = hw.dram_bytes_per_cycle
-    normal = GemmShape(g.blocks, g.m, g.k, g.n)
-    flipped = GemmShape(g.blocks, g.n, g.k, g.m)
-    tol = hw.mapping.tile_tolerance
-    options = list(search(normal, arr, op_a, op_b, op_c, budget, bpc, False, tolerance=tol))
-    if hw.mapping.transpose:
-        options += search(flipped, arr, op_b, op_a, op_c, budget, bpc, True, tolerance=tol)
-    if not options:
+    operands = GemmOperands(op_a, op_b, op_c, a_fill, b_fill)
+    chosen = choose_tiling(hw, arr, g, operands, sparse, budget)
+    if chosen is None:
         raise ConfigError(
             f"no tiling of {g.layer} stage {g.stage} {g.pass_} (blocks={g.blocks}, M={g.m}, "
             f"K={g.k}, N={g.n}) fits the SRAM next to the resident tensors "
@@ -187,34 +205,59 @@ def _map_gemm(
             source=f"hw {hw.name}",
             key_path="sram.capacity_bytes",
         )
-    operands = GemmOperands(op_a, op_b, op_c, a_fill, b_fill)
+    tiling, score = chosen
+    return GemmPlan(operands, sparse, tiling, score)
+
+
+def choose_tiling(
+    hw: Accelerator,
+    arr: ArraySpec,
+    g: Gemm,
+    operands: GemmOperands,
+    sparse: SparseGemm,
+    budget: Budget,
+) -> tuple[Tiling, GemmScore] | None:
+    """The mapping of one GEMM and its score: the closed-form search's best candidates of each
+    orientation, each scored exactly (``score_gemm``: the analytic cycles its rows would have);
+    the fastest wins, and among those within the tile tolerance of it the least busy array, then
+    the fewest tiles, DRAM bytes and the estimate's rank. None when nothing fits.
+
+    The answer depends only on the GEMM's shape and sparsity, its operands' widths and places,
+    the budget and a few hardware fields, so it is asked of the process-wide cache first
+    (``closim.mapping.cache``): identical GEMMs of other layers, passes, residency shares and
+    sweep points are chosen once."""
+    key = choice_key(hw, arr, g, operands, sparse, budget)
+    cached = CHOICES.get(key)
+    if cached is not None:
+        return cached[0]  # (tiling, score), or None when nothing fits
+    bpc = hw.dram_bytes_per_cycle
+    tol = hw.mapping.tile_tolerance
+    a, b, c = (anonymous(o) for o in (operands.a, operands.b, operands.c))
+    normal = GemmShape(g.blocks, g.m, g.k, g.n)
+    options = list(search(normal, arr, a, b, c, budget, bpc, False, tolerance=tol))
+    if hw.mapping.transpose:
+        flipped = GemmShape(g.blocks, g.n, g.k, g.m)
+        options += search(flipped, arr, b, a, c, budget, bpc, True, tolerance=tol)
+    if not options:
+        CHOICES.put(key, (None,))
+        return None
     options.sort(key=lambda t: t.rank)
-    # walking a candidate costs time per tile: the estimate's favourite is always walked, the
-    # runners-up only when they are small enough
+    # the estimate's favourite is always scored, runners-up unless their tile arrays are huge
     options = options[:1] + [t for t in options[1:] if _tile_count(g, t) <= EXACT_RANKING_TILES]
-    walked = []
+    scored = []
     for tiling in options:
-        candidate = Trace()
-        mapping = emit_gemm(candidate, hw, arr, g, i, tiling, operands, sparse, after)
-        cycles, _ = group_cycles(candidate.rows, hw)
-        moved = mapping.dram_read_bytes + mapping.dram_write_bytes
-        busiest = mapping.busiest_array_cycles
-        walked.append((cycles, busiest, mapping.tiles, moved, tiling.rank, candidate))
-    fastest = min(w[0] for w in walked)
-    near = [w for w in walked if w[0] <= fastest * (1 + tol)]
-    winner = min(near, key=lambda w: w[1:5])[-1]
-    if memo is not None:
-        memo[key] = _copied(winner)
-    trace.extend(winner)
+        s = score_gemm(hw, arr, g, tiling, operands, sparse)
+        ranking = (s.cycles, s.busiest_array_cycles, s.tiles, s.dram_bytes, tiling.rank)
+        scored.append((*ranking, (tiling, s)))
+    fastest = min(s[0] for s in scored)
+    near = [s for s in scored if s[0] <= fastest * (1 + tol)]
+    winner = min(near, key=lambda s: s[1:5])[-1]
+    CHOICES.put(key, (winner,))
+    return winner
 
 
-def _copied(trace: Trace) -> Trace:
-    """A copy whose rows ``Trace.extend`` may renumber without touching the original."""
-    return Trace(rows=[copy.copy(r) for r in trace.rows], mappings=list(trace.mappings))
-
-
-#: Runner-up tilings with more tiles than this are not walked: the estimate decides.
-EXACT_RANKING_TILES = 5_000
+#: Runner-up tilings with more tiles than this are not scored (memory for their tile arrays).
+EXACT_RANKING_TILES = 1_000_000
 
 
 def _tile_count(g: Gemm, t: Tiling) -> int:

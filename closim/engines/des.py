@@ -3,10 +3,10 @@ docs/architecture.md §7).
 
 Time is integer PE-clock cycles. Components:
 
-* :class:`Dram`: a ``simpy.Resource`` of channels. A transfer's bursts are interleaved over the
-  channels; each piece holds one channel for its bytes (whole bursts) over the channel's share of
-  the bandwidth. The latency then delays a read's completion without holding the channel, as
-  pipelined DRAM does; writes are posted.
+* :class:`Dram`: one bandwidth server for all channels (interleaving spreads every transfer over
+  them): transfers are served in issue order at the full bandwidth, each for its bytes in whole
+  bursts, as one timed event. The latency then delays a read's completion without holding the
+  bandwidth, as pipelined DRAM does; writes are posted.
 * :class:`Sram`: a ``simpy.Container`` of free bytes. A load reserves its tile's bytes before it
   starts and gives them back when the last tile that reads it is done, so a full buffer stalls the
   loaders (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
@@ -66,58 +66,44 @@ class DesResult:
 
 
 class Dram:
-    """DRAM channels: bandwidth split evenly over ``channels``; counts bytes moved."""
+    """DRAM as one bandwidth server: transfers are served in the order they are issued, each at
+    the full bandwidth of all channels together (address interleaving spreads a transfer's bursts
+    over every channel, so the channels act as one wide pipe); counts bytes moved.
+
+    The server is a timeline (the cycle it is next free), not a SimPy resource: a transfer is
+    one timed event however many channels the DRAM has."""
 
     def __init__(self, env: simpy.Environment, hw: Accelerator, record: list[Interval]) -> None:
         self.env = env
-        self.channels = simpy.Resource(env, capacity=hw.dram.channels)
-        self.bytes_per_cycle = hw.dram_bytes_per_cycle / hw.dram.channels
+        self.bytes_per_cycle = hw.dram_bytes_per_cycle
         self.burst = hw.dram.burst_bytes
         self.latency = latency_cycles(hw)
+        self.free_at = 0
         self.read_bytes = 0
         self.write_bytes = 0
         self.record = record
 
     def cycles(self, nbytes: int) -> int:
-        """Cycles one channel is held for ``nbytes`` (whole bursts)."""
+        """Cycles the DRAM is busy moving ``nbytes`` (whole bursts)."""
         return dram_cycles_at(burst_bytes(nbytes, self.burst), self.bytes_per_cycle)
 
-    def _piece(self, nbytes: int, row: TraceRow):
-        with self.channels.request() as req:
-            yield req
-            start = self.env.now
-            hold = self.cycles(nbytes)
-            if hold:
-                yield self.env.timeout(hold)
-            self.record.append(
-                Interval("dram", "transfer", start, self.env.now, row.group, row.layer)
-            )
-
     def transfer(self, nbytes: int, write: bool, row: TraceRow):
-        """Process: moves ``nbytes``, its bursts interleaved over the channels (each piece holds
-        one channel). A read then waits the latency; a write is posted (done once the channels
-        have taken it), as memory controllers do."""
+        """Process: moves ``nbytes`` once the transfers issued before it are through. A read
+        then waits the latency (which holds no bandwidth: pipelined DRAM); a write is posted
+        (done once the DRAM has taken it), as memory controllers do."""
         if nbytes == 0:
             return
-        bursts = -(-nbytes // self.burst)
-        pieces = min(self.channels.capacity, bursts)
-        if pieces == 1:  # one channel: no sub-processes to wait for (fewer events)
-            yield from self._piece(nbytes, row)
-        else:
-            per_piece = [b * self.burst for b in _split(bursts, pieces)]
-            per_piece[-1] -= bursts * self.burst - nbytes  # the last burst may be partial
-            yield self.env.all_of([self.env.process(self._piece(b, row)) for b in per_piece])
-        if self.latency and not write:
-            yield self.env.timeout(self.latency)
+        now = self.env.now
+        start = max(now, self.free_at)
+        self.free_at = end = start + self.cycles(nbytes)
+        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        done = end if write else end + self.latency
+        if done > now:
+            yield self.env.timeout(done - now)
         if write:
             self.write_bytes += nbytes
         else:
             self.read_bytes += nbytes
-
-
-def _split(total: int, parts: int) -> list[int]:
-    base, extra = divmod(total, parts)
-    return [base + (1 if p < extra else 0) for p in range(parts)]
 
 
 class Sram:
@@ -254,7 +240,7 @@ class _Engine:
 
     def _load(self, rid: int):
         row = self.rows[rid]
-        yield self.env.process(self.dram.transfer(row.moved("dram", "read"), False, row))
+        yield from self.dram.transfer(row.moved("dram", "read"), False, row)
         if row.vector_ops:  # index decode of an unstructured tile on the vector unit
             with self.vector_unit.resource.request() as req:
                 yield req
@@ -316,7 +302,7 @@ class _Engine:
             for nxt in self.dependents[rid]:
                 row = self.rows[nxt]
                 self.sram.read_bytes += row.moved("sram", "read")
-                yield self.env.process(self.dram.transfer(row.moved("dram", "write"), True, row))
+                yield from self.dram.transfer(row.moved("dram", "write"), True, row)
                 self._finish(nxt)
 
     def run(self) -> DesResult:

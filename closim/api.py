@@ -128,6 +128,13 @@ def lower_workload(
     )
 
 
+def _group_layers(trace: Trace) -> dict[int, str]:
+    """Each operation's layer (from the totals when present: no rows needed)."""
+    if trace.totals:  # every operation's layer, whether or not rows were built
+        return {t.group: t.layer for t in trace.totals}
+    return {r.group: r.layer for r in trace.rows}
+
+
 def _peak_sram(trace: Trace) -> list[int]:
     """Per group (operation): resident bytes plus the operation's own buffers."""
     return [
@@ -168,7 +175,7 @@ def simulate(
     played = runner.run(trace, hw)
     timing = attribute(played)
     per_layer_counts = count_rows(trace)
-    group_layer = {r.group: r.layer for r in trace.rows}
+    group_layer = _group_layers(trace)
     peaks = _peak_sram(trace)
     totals = Stats()
     layers: list[LayerResult] = []

@@ -17,7 +17,9 @@ group order, each starting after the groups that produce its inputs (``after_gro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:  # pandas loads only when a trace is exported
@@ -37,9 +39,11 @@ class Transfer(NamedTuple):
     nbytes: int
 
 
+@lru_cache(maxsize=65_536)
 def transfers(*items: tuple[str, Direction, str, int]) -> tuple[Transfer, ...]:
-    """The non-empty ones of ``items`` as Transfers (rows list only what moves)."""
-    new = tuple.__new__  # skips NamedTuple's per-field constructor: rows are built by the million
+    """The non-empty ones of ``items`` as Transfers (rows list only what moves). Rows are built
+    by the million and most repeat a few tile shapes, so equal requests share one tuple."""
+    new = tuple.__new__  # skips NamedTuple's per-field constructor
     return tuple([new(Transfer, t) for t in items if t[3]])
 
 
@@ -98,27 +102,83 @@ def _parse_transfers(text: str) -> tuple[Transfer, ...]:
     return tuple(items)
 
 
-@dataclass
-class Trace:
-    """A step's tile operations in issue order, plus the mapper's per-GEMM decisions."""
+@dataclass(frozen=True)
+class OpTotals:
+    """What one operation's rows add up to, known without the rows: the mapper computes it in
+    closed form for the accelerator it mapped for. Bytes are bytes, cycles are cycles.
 
-    rows: list[TraceRow] = field(default_factory=list)
-    mappings: list[Any] = field(default_factory=list)  # closim.mapping GemmMapping records
-    resident_tensors: list[str] = field(default_factory=list)
-    resident_live_bytes: list[int] = field(default_factory=list)  # per group (operation)
-    buffer_bytes: list[int] = field(default_factory=list)  # per group: its own SRAM buffers
+    ``transfers``: every transfer summed per (level, direction, role); ``macs`` / ``useful_macs``
+    of its compute rows; ``compute_cycles`` over its compute rows, ``vector_cycles`` over its
+    vector rows; ``vector_ops`` of all rows (index decode included); ``analytic_cycles`` the
+    pipeline formula's cycles and ``critical_compute_cycles`` its busiest array plus vector-unit
+    work (``closim.cost.pipeline.group_cycles`` of the rows)."""
+
+    group: int
+    layer: str
+    transfers: tuple[Transfer, ...]
+    macs: int
+    useful_macs: int
+    compute_cycles: int
+    vector_cycles: int
+    vector_ops: int
+    analytic_cycles: int
+    critical_compute_cycles: int
+
+
+class Trace:
+    """A step's tile operations in issue order, plus the mapper's per-GEMM decisions.
+
+    Rows may be deferred: the mapper can register emitters that append them on first access to
+    ``rows`` (a DES run, an export, a replay), while ``totals`` already says what they add up to,
+    so that the analytic engine and the accounting never build them."""
+
+    def __init__(self) -> None:
+        self._rows: list[TraceRow] = []
+        self._pending: list[Callable[[Trace], None]] = []
+        self.mappings: list[Any] = []  # closim.mapping GemmMapping records
+        self.resident_tensors: list[str] = []
+        self.resident_live_bytes: list[int] = []  # per group (operation)
+        self.buffer_bytes: list[int] = []  # per group: its own SRAM buffers
+        self.totals: list[OpTotals] = []  # per group, when the mapper computed them
+        self.mapped_for: Any = None  # the Accelerator ``totals`` were computed for
+
+    @property
+    def rows(self) -> list[TraceRow]:
+        """Every row, emitting deferred ones first."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for emit in pending:
+                emit(self)
+        return self._rows
+
+    @property
+    def materialized(self) -> bool:
+        """True once no rows are deferred."""
+        return not self._pending
+
+    @property
+    def closed_form(self) -> list[OpTotals] | None:
+        """``totals`` while they are authoritative: the mapper computed them and no row has been
+        built yet (built rows may be edited, so then only the rows count)."""
+        return self.totals if self.totals and self._pending else None
+
+    def defer(self, emit: Callable[[Trace], None]) -> None:
+        """Registers ``emit(trace)``, which appends rows, to run on first access to ``rows``."""
+        self._pending.append(emit)
 
     def add(self, row: TraceRow) -> int:
         """Appends ``row``; returns its id (its position)."""
-        self.rows.append(row)
-        return len(self.rows) - 1
+        rows = self.rows
+        rows.append(row)
+        return len(rows) - 1
 
     def extend(self, other: Trace) -> None:
         """Appends ``other``'s rows (renumbering its row references) and mappings."""
-        offset = len(self.rows)
+        rows = self.rows
+        offset = len(rows)
         for row in other.rows:
             row.depends_on = tuple(d + offset for d in row.depends_on)
-            self.rows.append(row)
+            rows.append(row)
         self.mappings.extend(other.mappings)
 
     def __len__(self) -> int:

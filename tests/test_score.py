@@ -10,12 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from closim.api import lower_workload
+from closim.cost.dram import vector_cycles
 from closim.cost.pipeline import group_cycles
 from closim.lowering.program import Gemm, VectorOp
 from closim.mapping import emit_vector, mapper
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm
 from closim.mapping.residency import allocate
-from closim.mapping.score import score_gemm
+from closim.mapping.score import gemm_totals, score_gemm
 from closim.mapping.sparse import SparseGemm
 from closim.mapping.tiling import Budget, GemmShape, Operand, search
 from closim.trace import Trace
@@ -28,6 +29,26 @@ TOPOLOGIES = (
     {"kind": "unstructured", "density": 0.3},
     {"kind": "low_rank", "rank": 8},
 )
+
+
+def _assert_totals_match_rows(totals, trace: Trace, hw) -> None:
+    """The closed-form totals against the same sums taken over the emitted rows."""
+    sums: dict[tuple[str, str, str], int] = {}
+    for r in trace.rows:
+        for t in r.transfers:
+            sums[t[:3]] = sums.get(t[:3], 0) + t[3]
+    assert {t[:3]: t[3] for t in totals.transfers} == sums
+    computes = [r for r in trace.rows if r.op == "compute"]
+    assert totals.macs == sum(r.macs for r in computes)
+    assert totals.useful_macs == sum(r.useful_macs for r in computes)
+    assert totals.compute_cycles == sum(r.compute_cycles for r in computes)
+    assert totals.folds == sum(r.folds for r in computes)
+    assert totals.blocks_per_fold == max(r.blocks_per_fold for r in computes)
+    assert totals.arrays_used == len({r.array for r in computes})
+    assert totals.vector_ops == sum(r.vector_ops for r in trace.rows)
+    assert totals.decode_cycles == sum(
+        vector_cycles(r.vector_ops, hw) for r in trace.rows if r.op == "load"
+    )
 
 
 def _gemm_cases(hw, program, share: float, keep: int = 4):
@@ -95,6 +116,7 @@ def test_score_equals_the_pipeline_formula_on_the_emitted_rows(
             assert score.busiest_array_cycles == record.busiest_array_cycles
             assert score.tiles == record.tiles
             assert score.dram_bytes == record.dram_read_bytes + record.dram_write_bytes
+            _assert_totals_match_rows(gemm_totals(hw, arr, g, tiling, ops, sparse), rows_, hw)
             checked += 1
     assert checked > 0
 
@@ -113,6 +135,7 @@ def test_score_sees_an_unstructured_weights_index_traffic_and_decode() -> None:
             rows_ = Trace()
             emit_gemm(rows_, hw, arr, g, i, tiling, ops, sparse, ())
             assert any(r.operand == "indices" for r in rows_.rows)
+            _assert_totals_match_rows(gemm_totals(hw, arr, g, tiling, ops, sparse), rows_, hw)
             assert (
                 score_gemm(hw, arr, g, tiling, ops, sparse).cycles
                 == group_cycles(rows_.rows, hw)[0]
@@ -154,7 +177,7 @@ def test_the_chosen_tiling_is_the_fastest_scored_candidate() -> None:
     for arr, g, i, ops, sparse, options, res in _gemm_cases(hw, program, 0.0, keep=3):
         budget = Budget(hw.sram.capacity_bytes - res.live_bytes[i], None, None, None, 0,
                         hw.widths.partial_sums_bytes)  # fmt: skip
-        chosen, score = mapper.choose_tiling(hw, arr, g, ops, sparse, budget)
+        chosen, score, _ = mapper.choose_tiling(hw, arr, g, ops, sparse, budget)
         timed = []
         for tiling in options:
             rows_ = Trace()

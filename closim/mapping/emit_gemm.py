@@ -169,9 +169,11 @@ def emit_gemm(
     ops: GemmOperands,
     sparse: SparseGemm,
     after: tuple[int, ...],
+    record: bool = True,
 ) -> GemmMapping:
     """Walks ``tiling`` of ``g`` and appends its load, compute and store rows to ``trace``;
-    returns the mapping record (which it also appends to ``trace.mappings``)."""
+    returns the mapping record (which it also appends to ``trace.mappings`` unless ``record``
+    is false: a deferred emission whose record the mapper already made)."""
     if tiling.transposed:
         shape = GemmShape(g.blocks, g.n, g.k, g.m)
         x, y = ops.b, ops.a
@@ -201,8 +203,9 @@ def emit_gemm(
         cycles = tile_sequence_cycles(arr, [fp for _, fp in tiles])
         for (cid, _), c in zip(tiles, cycles, strict=True):
             trace.rows[cid].compute_cycles = c
-    mapping = _record(trace.rows[first_row:], trace, g, group, tiling, arr, (x, y), ops, per_array)
-    trace.mappings.append(mapping)
+    mapping = _record(trace.rows[first_row:], trace, g, group, tiling, arr, ops, per_array)
+    if record:
+        trace.mappings.append(mapping)
     return mapping
 
 
@@ -249,38 +252,59 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
         )  # fmt: skip
 
 
-def _record(rows, trace, g, group, tiling, arr, xy, ops, per_array) -> GemmMapping:
+def _record(rows, trace, g, group, tiling, arr, ops, per_array) -> GemmMapping:
     """The mapping record of the rows just emitted."""
-    x, y = xy
-
     sums: dict[tuple[str, str], int] = {}
     for r in rows:
         for t in r.transfers:
             sums[(t[0], t[1])] = sums.get((t[0], t[1]), 0) + t[3]
-
-    def moved(level: str, direction: str) -> int:
-        return sums.get((level, direction), 0)
-
     computes = [r for r in rows if r.op == "compute"]
+    busiest = max(
+        (sum(trace.rows[c].compute_cycles for c, _ in t) for t in per_array.values()), default=0
+    )
+    return gemm_record(
+        g, group, tiling, arr, ops, sums, folds=sum(r.folds for r in computes),
+        blocks_per_fold=max((r.blocks_per_fold for r in computes), default=0),
+        tiles=len(computes), compute_cycles=sum(r.compute_cycles for r in computes),
+        busiest_array_cycles=busiest, arrays_used=len(per_array),
+    )  # fmt: skip
+
+
+def gemm_record(
+    g: Gemm,
+    group: int,
+    tiling: Tiling,
+    arr: ArraySpec,
+    ops: GemmOperands,
+    moved: dict[tuple[str, str], int],
+    *,
+    folds: int,
+    blocks_per_fold: int,
+    tiles: int,
+    compute_cycles: int,
+    busiest_array_cycles: int,
+    arrays_used: int,
+) -> GemmMapping:
+    """The mapping record of ``g`` tiled by ``tiling``, from the counts of its rows: bytes
+    ``moved`` per (level, direction), folds, tiles and cycles."""
+    x, y = (ops.b, ops.a) if tiling.transposed else (ops.a, ops.b)
+
+    def at(level: str, direction: str) -> int:
+        return moved.get((level, direction), 0)
+
     return GemmMapping(
         group=group, layer=g.layer, stage=g.stage, pass_=g.pass_, blocks=g.blocks, m=g.m,
         k=g.k, n=g.n, orientation="transposed" if tiling.transposed else "normal",
         dataflow=arr.dataflow, stationary=_stationary(arr.dataflow, tiling.transposed),
-        arrays_used=len(per_array),
-        blocks_per_fold=max((r.blocks_per_fold for r in computes), default=0),
-        folds=sum(r.folds for r in computes), tiles=len(computes),
+        arrays_used=arrays_used, blocks_per_fold=blocks_per_fold, folds=folds, tiles=tiles,
         tile=TileShape(tiling.bt, tiling.mt, tiling.kt, tiling.nt),
         loop_order="m,n,k" if tiling.order == "mn" else "n,m,k",
         pinned=tuple(t for t, flag in ((x.tensor, tiling.pin_a), (y.tensor, tiling.pin_b)) if flag),
         resident=tuple(o.tensor for o in (ops.a, ops.b, ops.c) if o.on_chip),
-        compute_cycles=sum(r.compute_cycles for r in computes),
-        busiest_array_cycles=max(
-            (sum(trace.rows[c].compute_cycles for c, _ in t) for t in per_array.values()),
-            default=0,
-        ),
-        dram_read_bytes=moved("dram", "read"), dram_write_bytes=moved("dram", "write"),
-        sram_read_bytes=moved("sram", "read"), sram_write_bytes=moved("sram", "write"),
-        acc_bytes=moved("accumulator", "read") + moved("accumulator", "write"),
+        compute_cycles=compute_cycles, busiest_array_cycles=busiest_array_cycles,
+        dram_read_bytes=at("dram", "read"), dram_write_bytes=at("dram", "write"),
+        sram_read_bytes=at("sram", "read"), sram_write_bytes=at("sram", "write"),
+        acc_bytes=at("accumulator", "read") + at("accumulator", "write"),
         footprint_bytes=tiling.footprint_bytes,
     )  # fmt: skip
 

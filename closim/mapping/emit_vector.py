@@ -9,7 +9,7 @@ from closim.cost.pipeline import pipeline_cycles
 from closim.lowering.program import Program, VectorOp
 from closim.mapping.residency import Residency
 from closim.model.hw import Accelerator
-from closim.trace import Trace, TraceRow, transfers
+from closim.trace import Trace, TraceRow, Transfer, transfers
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -69,6 +69,27 @@ def _streamed(program: Program, op: VectorOp, i: int, res: Residency) -> tuple[l
         if n not in res.resident or program.tensors[n].persistent
     ]
     return reads, writes
+
+
+def vector_totals(
+    program: Program, hw: Accelerator, op: VectorOp, i: int, res: Residency, chunks: int
+) -> tuple[tuple[Transfer, ...], int, int]:
+    """What the rows ``emit_vector`` would emit add up to: (transfers summed per level,
+    direction and role; vector-unit cycles; the SRAM bytes its double-buffered chunks take)."""
+    reads, writes = _streamed(program, op, i, res)
+    read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
+    write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
+    role = program.tensors[op.writes[0]].role
+    items = [("dram", "read", t.role, t.nbytes) for t in reads]
+    items += [("sram", "write", t.role, t.nbytes) for t in reads]
+    items += [("sram", "read", role, sum(t.nbytes for t in read_all)),
+              ("sram", "write", role, sum(t.nbytes for t in write_all))]  # fmt: skip
+    items += [("dram", "write", t.role, t.nbytes) for t in writes]
+    items += [("sram", "read", t.role, t.nbytes) for t in writes]
+    cycles = int((-(-_share_array(op.ops, chunks) // hw.vector_unit.lanes)).sum())
+    # the first chunk is the largest: its loads of non-resident tensors, double-buffered
+    first = sum(_shares(t.nbytes, chunks)[0] for t in reads if t.name not in res.resident)
+    return transfers(*items), cycles, 2 * first
 
 
 def _share_array(total: int, parts: int) -> np.ndarray:

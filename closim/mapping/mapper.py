@@ -11,19 +11,20 @@ layer, dense baselines included.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.cache import CHOICES, anonymous, choice_key
-from closim.mapping.emit_gemm import GemmOperands, emit_gemm
-from closim.mapping.emit_vector import choose_chunks, emit_vector
+from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
+from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_totals
 from closim.mapping.residency import Residency, allocate, no_residency
-from closim.mapping.score import GemmScore, score_gemm
+from closim.mapping.score import GemmScore, GemmTotals, gemm_totals, score_gemm
 from closim.mapping.sparse import SparseGemm
 from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling, search
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
-from closim.trace import Trace
+from closim.trace import OpTotals, Trace
 
 
 def array_spec(hw: Accelerator) -> ArraySpec:
@@ -109,6 +110,7 @@ class GemmPlan:
     sparse: SparseGemm
     tiling: Tiling
     score: GemmScore
+    totals: GemmTotals
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class StepPlan:
     count; the analytic cycles and DRAM bytes (reads and writes) the rows would have."""
 
     ops: list[GemmPlan | int]
+    op_cycles: list[int]
     cycles: int
     dram_bytes: int
 
@@ -126,48 +129,80 @@ def plan_step(program: Program, hw: Accelerator, residency: Residency) -> StepPl
     ConfigError when some GEMM has no tiling that fits."""
     arr = array_spec(hw)
     plans: list[GemmPlan | int] = []
-    cycles = moved = 0
+    op_cycles: list[int] = []
+    moved = 0
     for i, op in enumerate(program.ops):
         if isinstance(op, Gemm):
             plan = _plan_gemm(program, hw, arr, op, i, residency)
             plans.append(plan)
-            cycles += plan.score.cycles
+            op_cycles.append(plan.score.cycles)
             moved += plan.score.dram_bytes
         else:
-            chunks, op_cycles, op_moved = choose_chunks(program, hw, op, i, residency)
+            chunks, cycles, op_moved = choose_chunks(program, hw, op, i, residency)
             plans.append(chunks)
-            cycles += op_cycles
+            op_cycles.append(cycles)
             moved += op_moved
-    return StepPlan(plans, cycles, moved)
+    return StepPlan(plans, op_cycles, sum(op_cycles), moved)
 
 
 def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPlan) -> Trace:
-    """The rows of a planned step: each operation emitted once, in program order."""
+    """The trace of a planned step: per operation its totals and mapping record in closed form,
+    and its rows deferred (emitted in program order when something reads them)."""
     arr = array_spec(hw)
     trace = Trace()
+    trace.mapped_for = hw
+    trace.buffer_bytes = [0] * len(program.ops)
     last_writer: dict[str, int] = {}
     for i, (op, decision) in enumerate(zip(program.ops, plan.ops, strict=True)):
         reads = (op.a, op.b) if isinstance(op, Gemm) else op.reads
         after = tuple(sorted({last_writer[t] for t in reads if t in last_writer}))
         if isinstance(op, Gemm):
             assert isinstance(decision, GemmPlan)
-            emit_gemm(trace, hw, arr, op, i, decision.tiling, decision.operands,
-                      decision.sparse, after)  # fmt: skip
+            _account_gemm(trace, arr, op, i, decision)
+            trace.defer(functools.partial(
+                emit_gemm, hw=hw, arr=arr, g=op, group=i, tiling=decision.tiling,
+                ops=decision.operands, sparse=decision.sparse, after=after, record=False,
+            ))  # fmt: skip
             last_writer[op.c] = i
         else:
-            emit_vector(trace, program, hw, op, i, residency, after, decision)
+            assert isinstance(decision, int)
+            moves, vector_cycles, buffer_bytes = vector_totals(program, hw, op, i, residency,
+                                                               decision)  # fmt: skip
+            trace.buffer_bytes[i] = buffer_bytes
+            trace.totals.append(OpTotals(
+                group=i, layer=op.layer, transfers=moves, macs=0, useful_macs=0,
+                compute_cycles=0, vector_cycles=vector_cycles, vector_ops=op.ops,
+                analytic_cycles=plan.op_cycles[i], critical_compute_cycles=vector_cycles,
+            ))  # fmt: skip
+            trace.defer(functools.partial(
+                emit_vector, program=program, hw=hw, op=op, i=i, res=residency, after=after,
+                chunks=decision,
+            ))  # fmt: skip
             for t in op.writes:
                 last_writer[t] = i
-    trace.buffer_bytes = [0] * len(program.ops)
-    for m in trace.mappings:
-        trace.buffer_bytes[m.group] = m.footprint_bytes
-    for r in trace.rows:
-        if r.op == "vector":  # double-buffered chunks
-            chunk = sum(trace.rows[d].sram_hold_bytes for d in r.depends_on)
-            trace.buffer_bytes[r.group] = max(trace.buffer_bytes[r.group], 2 * chunk)
     trace.resident_tensors = sorted(residency.resident)
     trace.resident_live_bytes = list(residency.live_bytes)
     return trace
+
+
+def _account_gemm(trace: Trace, arr: ArraySpec, g: Gemm, i: int, plan: GemmPlan) -> None:
+    """Appends a planned GEMM's totals and mapping record to ``trace``."""
+    t, score = plan.totals, plan.score
+    trace.totals.append(OpTotals(
+        group=i, layer=g.layer, transfers=t.transfers, macs=t.macs, useful_macs=t.useful_macs,
+        compute_cycles=t.compute_cycles, vector_cycles=0, vector_ops=t.vector_ops,
+        analytic_cycles=score.cycles,
+        critical_compute_cycles=score.busiest_array_cycles + t.decode_cycles,
+    ))  # fmt: skip
+    moved: dict[tuple[str, str], int] = {}
+    for level, direction, _, nbytes in t.transfers:
+        moved[(level, direction)] = moved.get((level, direction), 0) + nbytes
+    trace.mappings.append(gemm_record(
+        g, i, plan.tiling, arr, plan.operands, moved, folds=t.folds,
+        blocks_per_fold=t.blocks_per_fold, tiles=score.tiles, compute_cycles=t.compute_cycles,
+        busiest_array_cycles=score.busiest_array_cycles, arrays_used=t.arrays_used,
+    ))  # fmt: skip
+    trace.buffer_bytes[i] = plan.tiling.footprint_bytes
 
 
 def _plan_gemm(
@@ -205,8 +240,8 @@ def _plan_gemm(
             source=f"hw {hw.name}",
             key_path="sram.capacity_bytes",
         )
-    tiling, score = chosen
-    return GemmPlan(operands, sparse, tiling, score)
+    tiling, score, totals = chosen
+    return GemmPlan(operands, sparse, tiling, score, totals)
 
 
 def choose_tiling(
@@ -216,7 +251,7 @@ def choose_tiling(
     operands: GemmOperands,
     sparse: SparseGemm,
     budget: Budget,
-) -> tuple[Tiling, GemmScore] | None:
+) -> tuple[Tiling, GemmScore, GemmTotals] | None:
     """The mapping of one GEMM and its score: the closed-form search's best candidates of each
     orientation, each scored exactly (``score_gemm``: the analytic cycles its rows would have);
     the fastest wins, and among those within the tile tolerance of it the least busy array, then
@@ -229,7 +264,7 @@ def choose_tiling(
     key = choice_key(hw, arr, g, operands, sparse, budget)
     cached = CHOICES.get(key)
     if cached is not None:
-        return cached[0]  # (tiling, score), or None when nothing fits
+        return cached[0]  # (tiling, score, totals), or None when nothing fits
     bpc = hw.dram_bytes_per_cycle
     tol = hw.mapping.tile_tolerance
     a, b, c = (anonymous(o) for o in (operands.a, operands.b, operands.c))
@@ -251,7 +286,8 @@ def choose_tiling(
         scored.append((*ranking, (tiling, s)))
     fastest = min(s[0] for s in scored)
     near = [s for s in scored if s[0] <= fastest * (1 + tol)]
-    winner = min(near, key=lambda s: s[1:5])[-1]
+    tiling, score = min(near, key=lambda s: s[1:5])[-1]
+    winner = (tiling, score, gemm_totals(hw, arr, g, tiling, operands, sparse))
     CHOICES.put(key, (winner,))
     return winner
 

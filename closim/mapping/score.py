@@ -16,10 +16,11 @@ import numpy as np
 
 from closim.cost.pipeline import pipeline_cycles
 from closim.lowering.program import Gemm
-from closim.mapping.emit_gemm import GemmOperands
+from closim.mapping.emit_gemm import GemmOperands, tile_transfers
 from closim.mapping.sparse import SparseGemm
-from closim.mapping.tiling import ArraySpec, Operand, Tiling, tile_fold_plan
+from closim.mapping.tiling import ArraySpec, Operand, TileStep, Tiling, tile_fold_plan
 from closim.model.hw import Accelerator
+from closim.trace import Transfer, transfers
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,54 @@ def _bursts(nbytes: np.ndarray, burst: int) -> np.ndarray:
     return -(-nbytes // burst) * burst
 
 
-def score_gemm(
-    hw: Accelerator,
-    arr: ArraySpec,
-    g: Gemm,
-    tiling: Tiling,
-    ops: GemmOperands,
-    sparse: SparseGemm,
-) -> GemmScore:
-    """The exact pipeline cycles (and ranking figures) of ``g`` walked with ``tiling``."""
+@dataclass(frozen=True)
+class GemmTotals:
+    """What the rows of a walked tiling add up to, in closed form: every transfer summed per
+    (level, direction, role), MACs (array and useful), compute cycles over all tiles, decode
+    operations and their vector-unit cycles, folds, the largest blocks per fold, arrays used."""
+
+    transfers: tuple[Transfer, ...]
+    macs: int
+    useful_macs: int
+    compute_cycles: int
+    vector_ops: int
+    decode_cycles: int
+    folds: int
+    blocks_per_fold: int
+    arrays_used: int
+
+
+@dataclass
+class _Walk:
+    """The tile walk of one tiling as arrays: per-dimension tile sizes, the p-tiles' indices in
+    walk order, their wave and lane, and every (p-tile, k-tile)'s compute cycles in sequence."""
+
+    x: Operand
+    y: Operand
+    x_fill: bool
+    y_fill: bool
+    sizes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    index: tuple[np.ndarray, np.ndarray, np.ndarray]  # bi, mi, ni per p-tile
+    wave: np.ndarray
+    lane: np.ndarray
+    shapes: np.ndarray  # distinct (b, m, n) p-tile sizes
+    shape_of: np.ndarray  # per p-tile, its row in ``shapes``
+    cycles: np.ndarray  # (p-tiles, k-tiles)
+
+    @property
+    def tk(self) -> int:
+        return len(self.sizes[2])
+
+    @property
+    def lanes(self) -> int:
+        return int(self.lane.max()) + 1
+
+    @property
+    def steps(self) -> int:
+        return (int(self.wave[-1]) + 1) * self.tk
+
+
+def _walk(arr: ArraySpec, g: Gemm, tiling: Tiling, ops: GemmOperands) -> _Walk:
     if tiling.transposed:
         dims, x, y, x_fill, y_fill = (g.blocks, g.n, g.k, g.m), ops.b, ops.a, ops.b_fill, ops.a_fill
     else:
@@ -74,62 +114,163 @@ def score_gemm(
     count = arr.count
     wave = np.arange(n_p) // count
     lane = np.arange(n_p) % count
-    waves = int(wave[-1]) + 1
-    steps = waves * tk
-    burst = hw.dram.burst_bytes
-
     # compute: cycles of every (p-tile, k-tile), from the few distinct tile shapes' fold plans
     cyc = np.empty((n_p, tk), dtype=np.int64)
     fill = np.empty((n_p, tk), dtype=np.int64)
-    shape_of = np.stack([sb[bi], sm[mi], sn[ni]], axis=1)
-    shapes, inverse = np.unique(shape_of, axis=0, return_inverse=True)
+    shapes, inverse = np.unique(np.stack([sb[bi], sm[mi], sn[ni]], axis=1), axis=0,
+                                return_inverse=True)  # fmt: skip
     inverse = inverse.ravel()
-    k_sizes = np.unique(sk)
     for s, (b_, m_, n_) in enumerate(shapes):
         rows = inverse == s
-        for k_ in k_sizes:
+        for k_ in np.unique(sk):
             fp = tile_fold_plan(arr, int(b_), int(m_), int(k_), int(n_))
             cols = sk == k_
             cyc[np.ix_(rows, cols)] = fp.cycles
             fill[np.ix_(rows, cols)] = fp.fill_cycles
+    lanes = min(count, n_p)
     if arr.fold_model == "scalesim":
         cyc = cyc + 1  # every tile but each lane's last keeps one more cycle
-        last_p = np.array([np.nonzero(lane == a)[0][-1] for a in range(min(count, n_p))])
+        last_p = n_p - 1 - ((n_p - 1 - np.arange(lanes)) % count)  # each lane's last p-tile
         cyc[last_p, tk - 1] -= 1
     else:
         cyc = cyc - fill  # every tile but each lane's first overlaps its fill
-        cyc[: min(count, n_p), 0] += fill[: min(count, n_p), 0]
-    lanes = min(count, n_p)
-    step_of = wave[:, None] * tk + np.arange(tk)[None, :]
-    compute = np.zeros((lanes, steps), dtype=np.int64)
-    compute[lane[:, None], step_of] = cyc
-    busiest = int(compute.sum(axis=1).max())
+        cyc[:lanes, 0] += fill[:lanes, 0]
+    return _Walk(x, y, x_fill, y_fill, (sb, sm, sk, sn), (bi, mi, ni), wave, lane, shapes,
+                 inverse, cyc)  # fmt: skip
 
+
+def _operands(w: _Walk, tiling: Tiling):
+    """Per streamed operand of the walk: (operand, loads once, sub-tile key per p-tile, key
+    count, elements of a sub-tile per unit of k)."""
+    sb, sm, _, sn = w.sizes
+    bi, mi, ni = w.index
+    tm, tn = len(sm), len(sn)
+    for opnd, fill_first, pinned, key, n_key, outer in (
+        (w.x, w.x_fill, tiling.pin_a, bi * tm + mi, len(sb) * tm, sb[bi] * sm[mi]),
+        (w.y, w.y_fill, tiling.pin_b, bi * tn + ni, len(sb) * tn, sb[bi] * sn[ni]),
+    ):
+        if opnd.on_chip and not fill_first:
+            continue  # resident: no loads at all
+        yield opnd, fill_first or pinned, key, n_key, outer
+
+
+def score_gemm(
+    hw: Accelerator,
+    arr: ArraySpec,
+    g: Gemm,
+    tiling: Tiling,
+    ops: GemmOperands,
+    sparse: SparseGemm,
+) -> GemmScore:
+    """The exact pipeline cycles (and ranking figures) of ``g`` walked with ``tiling``."""
+    w = _walk(arr, g, tiling, ops)
+    tk, steps, burst = w.tk, w.steps, hw.dram.burst_bytes
+    step_of = w.wave[:, None] * tk + np.arange(tk)[None, :]
+    compute = np.zeros((w.lanes, steps), dtype=np.int64)
+    compute[w.lane[:, None], step_of] = w.cycles
+    busiest = int(compute.sum(axis=1).max())
     loads = np.zeros(steps + 1, dtype=np.int64)
     decode = np.zeros(steps + 1, dtype=np.int64)
     dram_bytes = 0
-    for opnd, fill_first, pinned, key, n_key, outer in (
-        (x, x_fill, tiling.pin_a, bi * tm + mi, tb * tm, sb[bi] * sm[mi]),
-        (y, y_fill, tiling.pin_b, bi * tn + ni, tb * tn, sb[bi] * sn[ni]),
-    ):
-        if opnd.on_chip and not fill_first:
-            continue
-        moved, step_bytes, step_decode = _operand_loads(
-            opnd, fill_first or pinned, wave, key, n_key, outer, sk, tk, sparse, burst,
-            hw.vector_unit.lanes,
-        )  # fmt: skip
-        dram_bytes += moved
-        loads[: len(step_bytes)] += step_bytes
-        decode[: len(step_decode)] += step_decode
+    for opnd, once, key, n_key, outer in _operands(w, tiling):
+        got = _operand_loads(opnd, once, w.wave, key, n_key, outer, w.sizes[2], tk, sparse,
+                             burst, hw.vector_unit.lanes)  # fmt: skip
+        dram_bytes += got.dram_bytes + got.index_bytes
+        loads[: len(got.step_bytes)] += got.step_bytes
+        decode[: len(got.step_decode)] += got.step_decode
     stores = np.zeros(steps, dtype=np.int64)
-    c = ops.c
-    if not c.on_chip:
-        out = sb[bi] * sm[mi] * sn[ni] * c.bytes_per_element
-        written = np.rint(out * c.dram_fraction).astype(np.int64)
+    written = _stored_bytes(w, ops.c)
+    if written is not None:
         dram_bytes += int(written.sum())
-        np.add.at(stores, wave * tk + tk - 1, _bursts(written, burst))
+        np.add.at(stores, w.wave * tk + tk - 1, _bursts(written, burst))
     cycles = pipeline_cycles(hw, loads, stores, compute, decode)
-    return GemmScore(cycles, busiest, n_p * tk, dram_bytes)
+    return GemmScore(cycles, busiest, len(w.wave) * tk, dram_bytes)
+
+
+def _stored_bytes(w: _Walk, c: Operand) -> np.ndarray | None:
+    """DRAM bytes of every p-tile's store row, or None when C stays on chip."""
+    if c.on_chip:
+        return None
+    sb, sm, _, sn = w.sizes
+    bi, mi, ni = w.index
+    out = sb[bi] * sm[mi] * sn[ni] * c.bytes_per_element
+    return np.rint(out * c.dram_fraction).astype(np.int64)
+
+
+def gemm_totals(
+    hw: Accelerator,
+    arr: ArraySpec,
+    g: Gemm,
+    tiling: Tiling,
+    ops: GemmOperands,
+    sparse: SparseGemm,
+) -> GemmTotals:
+    """What the rows ``emit_gemm`` would emit for ``tiling`` add up to, without emitting them:
+    compute tiles fall into a few classes (sizes, first and last k-tile), each class's traffic
+    is ``tile_transfers`` of one of its tiles times its count; loads and stores as scored."""
+    w = _walk(arr, g, tiling, ops)
+    sums: dict[tuple[str, str, str], int] = {}
+
+    def add(level: str, direction: str, role: str, nbytes: int) -> None:
+        if nbytes:
+            sums[(level, direction, role)] = sums.get((level, direction, role), 0) + nbytes
+
+    _, _, sk, _ = w.sizes
+    tk = w.tk
+    per_shape = np.bincount(w.shape_of, minlength=len(w.shapes))
+    k_classes: dict[tuple[int, bool, bool], int] = {}
+    for ki in range(tk):
+        cls = (int(sk[ki]), ki == 0, ki == tk - 1)
+        k_classes[cls] = k_classes.get(cls, 0) + 1
+    psum_w = hw.widths.partial_sums_bytes
+    has_acc = hw.accumulator is not None
+    folds = bpf = 0
+    for (b_, m_, n_), count_p in zip(w.shapes.tolist(), per_shape.tolist(), strict=True):
+        for (k_, first, last), count_k in k_classes.items():
+            count = count_p * count_k
+            tile = TileStep(0, (0, b_), (0, m_), (0, k_), (0, n_), first, last)
+            for t in tile_transfers(arr, tile, w.x, w.y, ops.c, psum_w, has_acc):
+                add(t[0], t[1], t[2], t[3] * count)
+            fp = tile_fold_plan(arr, b_, m_, k_, n_)
+            folds += fp.folds * count
+            bpf = max(bpf, fp.blocks_per_fold)
+    vector_ops = decode_cycles = 0
+    for opnd, once, key, n_key, outer in _operands(w, tiling):
+        got = _operand_loads(opnd, once, w.wave, key, n_key, outer, sk, tk, sparse,
+                             hw.dram.burst_bytes, hw.vector_unit.lanes)  # fmt: skip
+        add("dram", "read", opnd.role, got.dram_bytes)
+        add("sram", "write", opnd.role, got.dense_bytes)
+        add("dram", "read", "indices", got.index_bytes)
+        add("sram", "write", "indices", got.index_bytes)
+        vector_ops += got.decode_ops
+        decode_cycles += int(got.step_decode.sum())
+    written = _stored_bytes(w, ops.c)
+    if written is not None:
+        sb, sm, _, sn = w.sizes
+        bi, mi, ni = w.index
+        add("dram", "write", ops.c.role, int(written.sum()))
+        add("sram", "read", ops.c.role,
+            int((sb[bi] * sm[mi] * sn[ni]).sum()) * ops.c.bytes_per_element)  # fmt: skip
+    macs = g.blocks * g.m * g.k * g.n
+    return GemmTotals(
+        transfers=transfers(*((lv, d, r, b) for (lv, d, r), b in sums.items())),
+        macs=macs, useful_macs=g.useful_macs if sparse.sparse else macs,
+        compute_cycles=int(w.cycles.sum()), vector_ops=vector_ops, decode_cycles=decode_cycles,
+        folds=folds, blocks_per_fold=bpf, arrays_used=w.lanes,
+    )  # fmt: skip
+
+
+@dataclass
+class _Loads:
+    """One operand's loads: DRAM bytes (values), SRAM bytes written (dense), index bytes,
+    decode operations; per step, burst-rounded DRAM bytes and decode cycles."""
+
+    dram_bytes: int
+    dense_bytes: int
+    index_bytes: int
+    decode_ops: int
+    step_bytes: np.ndarray
+    step_decode: np.ndarray
 
 
 def _operand_loads(
@@ -144,11 +285,11 @@ def _operand_loads(
     sparse: SparseGemm,
     burst: int,
     vector_lanes: int,
-) -> tuple[int, np.ndarray, np.ndarray]:
-    """One operand's loads, as ``LoadPlanner`` issues them: (DRAM bytes moved, burst-rounded
-    bytes per step, decode cycles per step). A sub-tile (key, k-tile) loads once per step that
-    needs it (arrays sharing it share the load); a pinned or filling operand loads each sub-tile
-    once per GEMM; otherwise, with K untiled, a sub-tile the previous step held is kept."""
+) -> _Loads:
+    """One operand's loads, as ``LoadPlanner`` issues them. A sub-tile (key, k-tile) loads once
+    per step that needs it (arrays sharing it share the load); a pinned or filling operand loads
+    each sub-tile once per GEMM; otherwise, with K untiled, a sub-tile the previous step held is
+    kept."""
     pair = np.unique(wave * n_key + key)  # distinct (wave, key), sorted by wave
     w, k_ = pair // n_key, pair % n_key
     elements_outer = np.zeros(n_key, dtype=np.int64)
@@ -170,14 +311,14 @@ def _operand_loads(
     dram, index_bytes, decode = (np.array([p[j] for p in per_size], dtype=np.int64)[which]
                                  for j in range(3))  # fmt: skip
     per_row = _bursts(dram, burst) + _bursts(index_bytes, burst)
-    moved = int(dram.sum() + index_bytes.sum())
     steps = int(step.max()) + 1 if len(step) else 0
     step_bytes = np.zeros(steps, dtype=np.int64)
     np.add.at(step_bytes, step, per_row)
     step_decode = np.zeros(steps, dtype=np.int64)
     if decode.any():
         np.add.at(step_decode, step, -(-decode // vector_lanes))
-    return moved, step_bytes, step_decode
+    return _Loads(int(dram.sum()), int(elements.sum()) * opnd.bytes_per_element,
+                  int(index_bytes.sum()), int(decode.sum()), step_bytes, step_decode)  # fmt: skip
 
 
 def _load_bytes(opnd: Operand, elements: int, sparse: SparseGemm) -> tuple[int, int, int]:

@@ -339,7 +339,7 @@ def search(
     # cycles with thousands of tiny tiles, a trace that costs more to simulate than the gain it
     # claims (and splitting the streamed dimension costs folds).
     near = est <= est.min() * (1 + tolerance)
-    order = np.lexsort((footprint, feed, dram, est, tiles, busiest, ~near))[:keep]
+    order = _best(near, keep, (footprint, feed, dram, est, tiles, busiest))
     return tuple(
         Tiling(
             transposed, "nm" if order_nm[i] else "mn", *(int(v[i]) for v in (bt, mt, kt, nt)),
@@ -348,6 +348,18 @@ def search(
         )
         for i in order
     )  # fmt: skip
+
+
+def _best(near: np.ndarray, keep: int, keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Indices of the ``keep`` first candidates in ``np.lexsort((*keys, ~near))`` order (near
+    ones first, each group by ``keys``, the last key primary), sorting only what can be kept."""
+    chosen = np.flatnonzero(near)
+    chosen = chosen[np.lexsort(tuple(k[chosen] for k in keys))][:keep]
+    if len(chosen) < keep:
+        rest = np.flatnonzero(~near)
+        rest = rest[np.lexsort(tuple(k[rest] for k in keys))][: keep - len(chosen)]
+        chosen = np.concatenate([chosen, rest])
+    return chosen
 
 
 @dataclass(frozen=True)

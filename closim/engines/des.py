@@ -7,26 +7,33 @@ Time is integer PE-clock cycles. Components:
   them): transfers are served in issue order at the full bandwidth, each for its bytes in whole
   bursts, as one timed event. The latency then delays a read's completion without holding the
   bandwidth, as pipelined DRAM does; writes are posted.
-* :class:`Sram`: a ``simpy.Container`` of free bytes. A load reserves its tile's bytes before it
+* :class:`Sram`: the free bytes of the global buffer. A load reserves its tile's bytes before it
   starts and gives them back when the last tile that reads it is done, so a full buffer stalls the
-  loaders (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
+  loader (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
   resident are not moved by the engine; the bytes they occupy while an operation loads are set
   aside before its first load.
-* :class:`PEArray`: a ``simpy.Resource(capacity=1)`` per array, and one for the vector unit.
+* :class:`PEArray`: one per array (its compute process runs one tile at a time) and one for the
+  vector unit, a ``simpy.Resource(capacity=1)`` shared by vector passes and index decode.
 
 One DMA process issues the loads in trace order, each once its inputs exist, its lane's previous
 tile has started (double buffering: one tile loads while one computes) and the SRAM has room. Per
 array (and for the vector unit) a compute process runs the lane's tiles in trace order, each once
-its loads are in SRAM, and hands finished tiles through a bounded ``simpy.Store`` queue to a store
-process that writes outputs back. A tile starts only after the operations
-that produce its inputs (``after_groups``) are complete. Nothing is printed, nothing is random and
-no NumPy math runs here; the components count what they do.
+its loads are in SRAM, and hands finished tiles to the lane's store unit, which writes their
+outputs back in order; a lane whose store queue holds ``STORE_QUEUE`` tiles stalls
+(back-pressure). A tile starts only after the operations that produce its inputs
+(``after_groups``) are complete.
+
+Events are spent only where something waits: a load or a store is one timed event whose callback
+finishes it, free SRAM is taken without one, and a tile waits on an event only while one of its
+loads is missing. Nothing is printed, nothing is random and no NumPy math runs here; the
+components count what they do.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import simpy
@@ -38,6 +45,7 @@ from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
 
 VECTOR_LANE = -1  # the lane id of the vector unit in timelines
+STORE_QUEUE = 2  # finished tiles a lane may leave for its store unit before it stalls
 
 
 @dataclass
@@ -87,6 +95,19 @@ class Dram:
         """Cycles the DRAM is busy moving ``nbytes`` (whole bursts)."""
         return dram_cycles_at(burst_bytes(nbytes, self.burst), self.bytes_per_cycle)
 
+    def issue(self, nbytes: int, write: bool, row: TraceRow) -> int:
+        """Queues a transfer of ``nbytes`` now; returns the cycles until it is done (a read
+        includes the latency). Bytes count when issued (the totals at the end are the same)."""
+        now = self.env.now
+        start = max(now, self.free_at)
+        self.free_at = end = start + self.cycles(nbytes)
+        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        if write:
+            self.write_bytes += nbytes
+            return end - now
+        self.read_bytes += nbytes
+        return end + self.latency - now
+
     def transfer(self, nbytes: int, write: bool, row: TraceRow):
         """Process: moves ``nbytes`` once the transfers issued before it are through. A read
         then waits the latency (which holds no bandwidth: pipelined DRAM); a write is posted
@@ -107,22 +128,40 @@ class Dram:
 
 
 class Sram:
-    """The global buffer as a container of free bytes; counts bytes read and written."""
+    """The global buffer's free bytes; counts bytes read and written. Only the DMA process
+    reserves space, so at most one reservation waits: space that is free is taken without an
+    event, and a release that makes room for the waiting one wakes it (first come, first
+    served, as a ``simpy.Container`` would)."""
 
     def __init__(self, env: simpy.Environment, capacity_bytes: int) -> None:
+        self.env = env
         self.capacity_bytes = max(1, capacity_bytes)
-        self.free = simpy.Container(env, capacity=self.capacity_bytes, init=self.capacity_bytes)
+        self.free = self.capacity_bytes
+        self.waiting: tuple[int, simpy.Event] | None = None
         self.read_bytes = 0
         self.write_bytes = 0
 
-    def reserve(self, nbytes: int):
-        """Event: ``nbytes`` of space (clamped to the capacity) are set aside."""
-        return self.free.get(min(nbytes, self.capacity_bytes))
+    def reserve(self, nbytes: int) -> simpy.Event | None:
+        """Sets ``nbytes`` (clamped to the capacity) aside: None when done at once, else an
+        event that fires once the space is free."""
+        n = min(nbytes, self.capacity_bytes)
+        if self.waiting is None and self.free >= n:
+            self.free -= n
+            return None
+        event = self.env.event()
+        self.waiting = (n, event)
+        return event
 
     def release(self, nbytes: int) -> None:
         """Gives ``nbytes`` (as reserved) back."""
-        if nbytes:
-            self.free.put(min(nbytes, self.capacity_bytes))
+        if not nbytes:
+            return
+        self.free += min(nbytes, self.capacity_bytes)
+        if self.waiting is not None and self.free >= self.waiting[0]:
+            n, event = self.waiting
+            self.waiting = None
+            self.free -= n
+            event.succeed()
 
 
 class PEArray:
@@ -188,9 +227,22 @@ class _Engine:
         self.remaining = dict(remaining)
         self.group_done = {g: self.env.event() for g in self.remaining}
         self.group_end: dict[int, int] = {}
-        self.load_done = {rid: self.env.event() for rid in self.loads}
+        # a tile waits for its loads: per reader, how many are still missing
+        self.readers: dict[int, list[int]] = defaultdict(list)
+        self.missing = [0] * len(self.rows)
+        for rid in self.loads:
+            for reader in self.dependents[rid]:
+                if self.rows[reader].op in ("compute", "vector"):
+                    self.readers[rid].append(reader)
+                    self.missing[reader] += 1
+        self.ready_waits: dict[int, simpy.Event] = {}
         # double buffering: a tile's loads start once the lane's previous tile has started
-        self.started = {rid: self.env.event() for lane in self.lane_work.values() for rid in lane}
+        self.has_started = [False] * len(self.rows)
+        self.start_waits: dict[int, simpy.Event] = {}
+        # per lane, finished tiles waiting for the store unit (at most STORE_QUEUE)
+        self.store_queue: dict[int, deque[int]] = {lane: deque() for lane in self.lane_work}
+        self.store_busy = dict.fromkeys(self.lane_work, False)
+        self.store_slot: dict[int, simpy.Event] = {}
         previous: dict[int, int] = {}
         for work in self.lane_work.values():
             for before, after in itertools.pairwise(work):
@@ -224,63 +276,84 @@ class _Engine:
             after = self._after(row)
             if after is not None:
                 yield after
-            if rid in self.gate:
-                yield self.started[self.gate[rid]]
+            gate = self.gate.get(rid)
+            if gate is not None and not self.has_started[gate]:
+                yield self.start_waits.setdefault(gate, self.env.event())
             if row.group != group:
                 group = row.group
                 want = self.live[group]
                 if want > resident:
-                    yield self.sram.reserve(want - resident)
+                    room = self.sram.reserve(want - resident)
+                    if room is not None:
+                        yield room
                 elif want < resident:
                     self.sram.release(resident - want)
                 resident = want
             if row.sram_hold_bytes:
-                yield self.sram.reserve(row.sram_hold_bytes)
-            self.env.process(self._load(rid))
+                room = self.sram.reserve(row.sram_hold_bytes)
+                if room is not None:
+                    yield room
+            if row.vector_ops:  # index decode: the vector unit is shared, so a process
+                self.env.process(self._decoded_load(rid))
+                continue
+            delay = self.dram.issue(row.moved("dram", "read"), False, row)
+            if delay:
+                self.env.timeout(delay).callbacks.append(functools.partial(self._loaded, rid))
+            else:
+                self._loaded(rid)
 
-    def _load(self, rid: int):
+    def _decoded_load(self, rid: int):
         row = self.rows[rid]
         yield from self.dram.transfer(row.moved("dram", "read"), False, row)
-        if row.vector_ops:  # index decode of an unstructured tile on the vector unit
-            with self.vector_unit.resource.request() as req:
-                yield req
-                start = self.env.now
-                yield self.env.timeout(vector_cycles(row.vector_ops, self.hw))
-                self.intervals.append(
-                    Interval("vector", "busy", start, self.env.now, row.group, row.layer)
-                )
+        with self.vector_unit.resource.request() as req:
+            yield req
+            start = self.env.now
+            yield self.env.timeout(vector_cycles(row.vector_ops, self.hw))
+            self.intervals.append(
+                Interval("vector", "busy", start, self.env.now, row.group, row.layer)
+            )
+        self._loaded(rid)
+
+    def _loaded(self, rid: int, _event: simpy.Event | None = None) -> None:
+        """A load's data is in SRAM: its readers may start."""
+        row = self.rows[rid]
         self.sram.write_bytes += row.moved("sram", "write")
         if not self.consumers[rid]:
             self.sram.release(row.sram_hold_bytes)
-        self.load_done[rid].succeed()
+        for reader in self.readers[rid]:
+            self.missing[reader] -= 1
+            if self.missing[reader] == 0 and reader in self.ready_waits:
+                self.ready_waits.pop(reader).succeed()
         self._finish(rid)
 
-    def _compute(self, lane: int, done: simpy.Store):
-        """Computes the lane's tiles in trace order, each once its loads are in SRAM."""
+    def _compute(self, lane: int):
+        """Computes the lane's tiles in trace order, each once its loads are in SRAM; hands each
+        finished tile to the lane's store queue, waiting while that queue is full."""
         unit = self.vector_unit if lane == VECTOR_LANE else self.lanes[lane]
         for rid in self.lane_work[lane]:
             row = self.rows[rid]
-            waits = [
-                self.load_done[d]
-                for d in row.depends_on
-                if self.rows[d].op == "load" and not self.load_done[d].processed
-            ]
             after = self._after(row)
             if after is not None:
                 yield after
             ready = self.env.now  # inputs exist: from here on, waiting is waiting on memory
-            if waits:
-                yield self.env.all_of(waits)
-            with unit.resource.request() as req:
-                yield req
-                if self.env.now > ready:
-                    self.intervals.append(
-                        Interval(unit.name, "stall", ready, self.env.now, row.group, row.layer)
-                    )
-                start = self.env.now
-                self.started[rid].succeed()
-                if row.compute_cycles:
-                    yield self.env.timeout(row.compute_cycles)
+            if self.missing[rid]:
+                yield self.ready_waits.setdefault(rid, self.env.event())
+            if lane == VECTOR_LANE:  # shared with index decode
+                request = unit.resource.request()
+                yield request
+            if self.env.now > ready:
+                self.intervals.append(
+                    Interval(unit.name, "stall", ready, self.env.now, row.group, row.layer)
+                )
+            start = self.env.now
+            self.has_started[rid] = True
+            waiting = self.start_waits.pop(rid, None)
+            if waiting is not None:
+                waiting.succeed()
+            if row.compute_cycles:
+                yield self.env.timeout(row.compute_cycles)
+            if lane == VECTOR_LANE:
+                unit.resource.release(request)
             self.intervals.append(
                 Interval(unit.name, "busy", start, self.env.now, row.group, row.layer)
             )
@@ -293,17 +366,44 @@ class _Engine:
                     if self.consumers[dep] == 0:
                         self.sram.release(self.rows[dep].sram_hold_bytes)
             self._finish(rid)
-            yield done.put(rid)  # a full output queue stalls the lane (back-pressure)
+            queue = self.store_queue[lane]
+            if self.store_busy[lane] and len(queue) >= STORE_QUEUE:  # back-pressure
+                self.store_slot[lane] = slot = self.env.event()
+                yield slot
+            if self.store_busy[lane]:
+                queue.append(rid)
+            else:
+                self._store_tile(lane, rid)
 
-    def _store(self, lane: int, done: simpy.Store):
-        """Writes the lane's finished outputs back to DRAM, in order."""
-        for _ in self.lane_work[lane]:
-            rid = yield done.get()
-            for nxt in self.dependents[rid]:
-                row = self.rows[nxt]
-                self.sram.read_bytes += row.moved("sram", "read")
-                yield from self.dram.transfer(row.moved("dram", "write"), True, row)
-                self._finish(nxt)
+    def _store_tile(self, lane: int, rid: int) -> None:
+        """Writes one finished tile's outputs back to DRAM, one store row after another."""
+        self.store_busy[lane] = True
+        self._store_next(lane, list(self.dependents[rid]))
+
+    def _store_next(self, lane: int, pending: list[int], _event: simpy.Event | None = None):
+        while pending:
+            nxt = pending.pop(0)
+            row = self.rows[nxt]
+            self.sram.read_bytes += row.moved("sram", "read")
+            delay = self.dram.issue(row.moved("dram", "write"), True, row)
+            if delay:
+                callback = functools.partial(self._stored, lane, nxt, pending)
+                self.env.timeout(delay).callbacks.append(callback)
+                return
+            self._finish(nxt)
+        queue = self.store_queue[lane]
+        if not queue:
+            self.store_busy[lane] = False
+            return
+        following = queue.popleft()
+        slot = self.store_slot.pop(lane, None)
+        if slot is not None:
+            slot.succeed()  # the queue has room again: the lane may go on
+        self._store_tile(lane, following)
+
+    def _stored(self, lane: int, rid: int, pending: list[int], _event: simpy.Event) -> None:
+        self._finish(rid)
+        self._store_next(lane, pending)
 
     def run(self) -> DesResult:
         for lane in self.lane_work:
@@ -311,9 +411,7 @@ class _Engine:
                 self.lanes[lane] = PEArray(self.env, f"array{lane}")
         self.env.process(self._dma())
         for lane in self.lane_work:
-            done = simpy.Store(self.env, capacity=2)
-            self.env.process(self._compute(lane, done))
-            self.env.process(self._store(lane, done))
+            self.env.process(self._compute(lane))
         self.env.run()
         if any(self.remaining.values()):
             stuck = sorted(g for g, left in self.remaining.items() if left)

@@ -83,4 +83,5 @@ def clear_caches() -> None:
     """Forgets every memoized fold plan, tiling search and GEMM choice of this process."""
     tiling._fold_plan.cache_clear()
     tiling.search.cache_clear()
+    tiling._scored.cache_clear()
     CHOICES.clear()

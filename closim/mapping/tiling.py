@@ -192,9 +192,10 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
-def _footprints(arr, a, b, budget, fulls, bt, mt, kt, nt, order_nm, pin_a, pin_b, counts):
-    """SRAM bytes of every candidate double-buffered, whether it fits the budget and every
-    partition, and the distinct A and B sub-tiles one lockstep step holds."""
+def _footprints(arr, a, b, acc_bytes, psum_bytes, fulls, bt, mt, kt, nt, order_nm, pin_a, pin_b,
+                counts):  # fmt: skip
+    """SRAM bytes each candidate needs double-buffered for A, B and partial sums (C), and the
+    distinct A and B sub-tiles one lockstep step holds."""
     a_full, b_full = fulls
     tb, tm, tn = counts
     # footprint: distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
@@ -209,18 +210,9 @@ def _footprints(arr, a, b, budget, fulls, bt, mt, kt, nt, order_nm, pin_a, pin_b
         pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
     )  # fmt: skip
     # outputs accumulate per array, double-buffered so one drains while the next accumulates
-    c_need = 2 * per_step * bt * mt * nt * budget.psum_bytes_per_element
-    c_need = np.where(c_need <= budget.acc_bytes, 0, c_need)
-    footprint = a_need + b_need + c_need
-    ok = footprint <= budget.sram_bytes
-    for need, part in (
-        (a_need, budget.part_a_bytes),
-        (b_need, budget.part_b_bytes),
-        (c_need, budget.part_c_bytes),
-    ):
-        if part is not None:
-            ok &= need <= part
-    return footprint, ok, distinct_a, distinct_b
+    c_need = 2 * per_step * bt * mt * nt * psum_bytes
+    c_need = np.where(c_need <= acc_bytes, 0, c_need)
+    return a_need, b_need, c_need, distinct_a, distinct_b
 
 
 def _dram_bytes(shape, a, b, c, fulls, pin_a, pin_b, order_nm, tm, tk, tn):
@@ -238,25 +230,18 @@ def _dram_bytes(shape, a, b, c, fulls, pin_a, pin_b, order_nm, tm, tk, tn):
     return np.asarray(a_dram + b_dram + c_dram + np.zeros_like(tm), dtype=np.int64)
 
 
-def _grid(shape: GemmShape, arr: ArraySpec, a: Operand, b: Operand, budget: Budget) -> tuple:
+def _grid(shape: GemmShape, arr: ArraySpec) -> tuple:
     """Every candidate at once, as flat NumPy arrays: tile sizes (blocks on the array count and
     halvings, m/k/n from ``_candidates`` on the dataflow's granules), loop order and pinned
-    operands (only those that fit the budget whole); then the tile counts per dimension."""
+    operands; then the tile counts per dimension."""
     gm, gk, gn = _granules(arr)
     b_sizes = sorted(
         {shape.blocks}
         | {_cdiv(shape.blocks, d) for d in (arr.count, 2 * arr.count, 4 * arr.count)}
         | {_cdiv(shape.blocks, 2**i) for i in range(1, 8)}
     )
-    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
-    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
-    pins = [(False, False)]
-    if not a.on_chip and a_full <= budget.sram_bytes:
-        pins.append((True, False))
-    if not b.on_chip and b_full <= budget.sram_bytes:
-        pins.append((False, True))
-    if len(pins) == 3 and a_full + b_full <= budget.sram_bytes:
-        pins.append((True, True))
+    # every pinning; ``search`` keeps those whose pinned operands fit the budget whole
+    pins = [(False, False), (True, False), (False, True), (True, True)]
     grids = np.meshgrid(
         np.array(b_sizes, dtype=np.int64),
         np.array(_candidates(shape.m, gm, 8), dtype=np.int64),
@@ -276,6 +261,72 @@ def _grid(shape: GemmShape, arr: ArraySpec, a: Operand, b: Operand, budget: Budg
         _vcdiv(shape.n, nt),
     )
     return bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Every candidate of one GEMM orientation with its budget-independent scores (flat arrays):
+    tile sizes, loop order, pins, SRAM needs per operand, estimated cycles, DRAM bytes, feed
+    bytes, tile count and the busiest array's compute."""
+
+    bt: np.ndarray
+    mt: np.ndarray
+    kt: np.ndarray
+    nt: np.ndarray
+    order_nm: np.ndarray
+    pin_a: np.ndarray
+    pin_b: np.ndarray
+    a_need: np.ndarray
+    b_need: np.ndarray
+    c_need: np.ndarray
+    est: np.ndarray
+    dram: np.ndarray
+    feed: np.ndarray
+    tiles: np.ndarray
+    busiest: np.ndarray
+
+
+@lru_cache(maxsize=1024)
+def _scored(
+    shape: GemmShape,
+    arr: ArraySpec,
+    a: Operand,
+    b: Operand,
+    c: Operand,
+    acc_bytes: int,
+    psum_bytes_per_element: int,
+    dram_bytes_per_cycle: float,
+) -> _Scored:
+    """The closed-form scores of every candidate (see ``search``), cached: the residency shares
+    and repeated layers ask for the same GEMM with other SRAM budgets, which only mask them."""
+    bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn = _grid(shape, arr)
+    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
+    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
+    a_need, b_need, c_need, distinct_a, distinct_b = _footprints(
+        arr, a, b, acc_bytes, psum_bytes_per_element, (a_full, b_full), bt, mt, kt, nt,
+        order_nm, pin_a, pin_b, (tb, tm, tn),
+    )  # fmt: skip
+    cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
+    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
+    if arr.fold_model == "scalesim":
+        busiest = seq * (cycles + 1) - 1
+    else:
+        busiest = seq * cycles - (seq - 1) * fill
+    dram = _dram_bytes(shape, a, b, c, (a_full, b_full), pin_a, pin_b, order_nm, tm, tk, tn)
+    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
+    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * tb * tm * tk * tn
+    est = busiest
+    if not math.isinf(dram_bytes_per_cycle):
+        # the first step's loads cannot overlap any compute (pipeline fill)
+        first = np.zeros_like(bt, dtype=np.float64)
+        if not a.on_chip:
+            first += distinct_a * bt * mt * kt * a.bytes_per_element * a.dram_fraction
+        if not b.on_chip:
+            first += distinct_b * bt * kt * nt * b.bytes_per_element * b.dram_fraction
+        est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
+        est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
+    return _Scored(bt, mt, kt, nt, order_nm, pin_a, pin_b, a_need, b_need, c_need, est, dram,
+                   feed, tb * tm * tk * tn, busiest)  # fmt: skip
 
 
 @lru_cache(maxsize=4096)
@@ -299,41 +350,35 @@ def search(
     Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
     at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
     partition), DRAM bytes from the loop order's reuse, the busiest array's compute from the fold
-    model. Edge tiles are scored as full ones; the chosen tilings are then walked exactly.
+    model. Edge tiles are scored as full ones; the chosen tilings are then scored exactly.
     Results are cached, since the stages of a Clos layer and repeated layers ask the same question.
     """
-    bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn = _grid(shape, arr, a, b, budget)
+    sc = _scored(shape, arr, a, b, c, budget.acc_bytes, budget.psum_bytes_per_element,
+                 dram_bytes_per_cycle)  # fmt: skip
     a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
     b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
-    footprint, ok, distinct_a, distinct_b = _footprints(
-        arr, a, b, budget, (a_full, b_full), bt, mt, kt, nt, order_nm, pin_a, pin_b, (tb, tm, tn)
-    )
+    room = budget.sram_bytes
+    may_pin_a = not a.on_chip and a_full <= room
+    may_pin_b = not b.on_chip and b_full <= room
+    may_pin_both = may_pin_a and may_pin_b and a_full + b_full <= room
+    footprint = sc.a_need + sc.b_need + sc.c_need
+    ok = footprint <= room
+    ok &= ~sc.pin_a | may_pin_a
+    ok &= ~sc.pin_b | may_pin_b
+    ok &= ~(sc.pin_a & sc.pin_b) | may_pin_both
+    for need, part in (
+        (sc.a_need, budget.part_a_bytes),
+        (sc.b_need, budget.part_b_bytes),
+        (sc.c_need, budget.part_c_bytes),
+    ):
+        if part is not None:
+            ok &= need <= part
     if not ok.any():
         return ()
-    bt, mt, kt, nt, order_nm, pin_a, pin_b = (
-        v[ok] for v in (bt, mt, kt, nt, order_nm, pin_a, pin_b)
-    )
-    tb, tm, tk, tn, footprint = tb[ok], tm[ok], tk[ok], tn[ok], footprint[ok]
-    cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
-    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
-    if arr.fold_model == "scalesim":
-        busiest = seq * (cycles + 1) - 1
-    else:
-        busiest = seq * cycles - (seq - 1) * fill
-    dram = _dram_bytes(shape, a, b, c, (a_full, b_full), pin_a, pin_b, order_nm, tm, tk, tn)
-    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
-    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * tb * tm * tk * tn
-    est = busiest
-    if not math.isinf(dram_bytes_per_cycle):
-        # the first step's loads cannot overlap any compute (pipeline fill)
-        first = np.zeros_like(bt, dtype=np.float64)
-        if not a.on_chip:
-            first += distinct_a[ok] * bt * mt * kt * a.bytes_per_element * a.dram_fraction
-        if not b.on_chip:
-            first += distinct_b[ok] * bt * kt * nt * b.bytes_per_element * b.dram_fraction
-        est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
-        est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
-    tiles = tb * tm * tk * tn
+    idx = np.flatnonzero(ok)
+    est, dram, feed, tiles, busiest = (v[idx] for v in (sc.est, sc.dram, sc.feed, sc.tiles,
+                                                        sc.busiest))  # fmt: skip
+    footprint = footprint[idx]
     # Within ``tolerance`` of the fastest estimate, the least compute and then fewer, larger tiles
     # win: the model has no per-transfer overhead, so it would otherwise shave a fill's worth of
     # cycles with thousands of tiny tiles, a trace that costs more to simulate than the gain it
@@ -342,11 +387,12 @@ def search(
     order = _best(near, keep, (footprint, feed, dram, est, tiles, busiest))
     return tuple(
         Tiling(
-            transposed, "nm" if order_nm[i] else "mn", *(int(v[i]) for v in (bt, mt, kt, nt)),
-            bool(pin_a[i]), bool(pin_b[i]),
-            *(int(v[i]) for v in (footprint, est, dram, feed, busiest)),
+            transposed, "nm" if sc.order_nm[j] else "mn",
+            *(int(v[j]) for v in (sc.bt, sc.mt, sc.kt, sc.nt)),
+            bool(sc.pin_a[j]), bool(sc.pin_b[j]),
+            int(footprint[i]), int(est[i]), int(dram[i]), int(feed[i]), int(busiest[i]),
         )
-        for i in order
+        for i, j in ((int(i), int(idx[i])) for i in order)
     )  # fmt: skip
 
 

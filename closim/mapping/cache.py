@@ -56,6 +56,9 @@ class BoundedCache:
 
 #: Chosen tilings by ``choice_key`` (a tuple holding the Tiling, or None when nothing fits).
 CHOICES = BoundedCache(65_536)
+#: Exact scores of candidate tilings by (``choice_key`` without the budget, tiling): residency
+#: shares ask for the same GEMM with other budgets and often get the same candidates back.
+SCORES = BoundedCache(65_536)
 
 
 def anonymous(op: Operand) -> Operand:
@@ -75,6 +78,7 @@ def choice_key(
     sparse_fields = (sparse.b_fraction, sparse.c_fraction, sparse.index_bytes,
                      sparse.dense_elements, sparse.useful_macs, sparse.macs)  # fmt: skip
     ops = tuple(anonymous(o) for o in (operands.a, operands.b, operands.c))
+    # the budget is second to last: SCORES keys drop it
     return (g.blocks, g.m, g.k, g.n, ops, operands.a_fill, operands.b_fill, sparse_fields,
             budget, hw_fields)  # fmt: skip
 
@@ -85,3 +89,4 @@ def clear_caches() -> None:
     tiling.search.cache_clear()
     tiling._scored.cache_clear()
     CHOICES.clear()
+    SCORES.clear()

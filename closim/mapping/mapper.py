@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass
 
 from closim.lowering.program import Gemm, Program, VectorOp
-from closim.mapping.cache import CHOICES, anonymous, choice_key
+from closim.mapping.cache import CHOICES, SCORES, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
 from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_totals
 from closim.mapping.residency import Residency, allocate, no_residency
@@ -280,8 +280,12 @@ def choose_tiling(
     # the estimate's favourite is always scored, runners-up unless their tile arrays are huge
     options = options[:1] + [t for t in options[1:] if _tile_count(g, t) <= EXACT_RANKING_TILES]
     scored = []
+    unbudgeted = key[:-2] + key[-1:]  # a tiling's score does not depend on the budget
     for tiling in options:
-        s = score_gemm(hw, arr, g, tiling, operands, sparse)
+        s = SCORES.get((unbudgeted, tiling))
+        if s is None:
+            s = score_gemm(hw, arr, g, tiling, operands, sparse)
+            SCORES.put((unbudgeted, tiling), s)
         ranking = (s.cycles, s.busiest_array_cycles, s.tiles, s.dram_bytes, tiling.rank)
         scored.append((*ranking, (tiling, s)))
     fastest = min(s[0] for s in scored)

@@ -117,12 +117,16 @@ def _walk(arr: ArraySpec, g: Gemm, tiling: Tiling, ops: GemmOperands) -> _Walk:
     # compute: cycles of every (p-tile, k-tile), from the few distinct tile shapes' fold plans
     cyc = np.empty((n_p, tk), dtype=np.int64)
     fill = np.empty((n_p, tk), dtype=np.int64)
-    shapes, inverse = np.unique(np.stack([sb[bi], sm[mi], sn[ni]], axis=1), axis=0,
-                                return_inverse=True)  # fmt: skip
-    inverse = inverse.ravel()
+    # a p-tile's shape is full or edge along b, m and n: at most 8 classes, coded without sorting
+    code = ((bi == tb - 1) * 4 + (mi == tm - 1) * 2 + (ni == tn - 1)).astype(np.int64)
+    present = np.flatnonzero(np.bincount(code, minlength=8))
+    shapes = np.array([(sb[-1] if c & 4 else sb[0], sm[-1] if c & 2 else sm[0],
+                        sn[-1] if c & 1 else sn[0]) for c in present], dtype=np.int64)  # fmt: skip
+    inverse = np.searchsorted(present, code)
+    k_sizes = {int(sk[0]), int(sk[-1])}
     for s, (b_, m_, n_) in enumerate(shapes):
         rows = inverse == s
-        for k_ in np.unique(sk):
+        for k_ in k_sizes:
             fp = tile_fold_plan(arr, int(b_), int(m_), int(k_), int(n_))
             cols = sk == k_
             cyc[np.ix_(rows, cols)] = fp.cycles

@@ -112,6 +112,20 @@ def test_same_seed_gives_bit_identical_results() -> None:
     assert not np.array_equal(Mlp(layers, seed=8).parameters()[0], a.parameters()[0])
 
 
+def test_training_in_processes_gives_the_same_results_and_progress() -> None:
+    # two worker processes train the same seeded models: every accuracy and loss bit-identical
+    seen: dict[int, list[tuple[str, int, float]]] = {1: [], 2: []}
+    results = {}
+    for workers in (1, 2):
+        results[workers] = quick(
+            workload(), [CLOS8, "dense"], epochs=2, workers=workers,
+            on_epoch=lambda t, e, n, loss, w=workers: seen[w].append((t, e, loss)),
+        )  # fmt: skip
+    for a, b in zip(results[1], results[2], strict=True):
+        assert (a.topology, a.params, a.accuracies) == (b.topology, b.params, b.accuracies)
+    assert seen[1] == seen[2] and len(seen[1]) == 4  # 2 topologies x 2 epochs
+
+
 def test_clos_and_dense_reach_comparable_accuracy() -> None:
     clos, dense = quick(workload(), [CLOS8, "dense"], epochs=8, folds=3)
     assert clos.accuracy > 0.9 and dense.accuracy > 0.9

@@ -142,12 +142,14 @@ def evaluate_claims(
     *,
     db: str | Path | None = None,
     on_progress: Progress | None = None,
+    train_workers: int = 1,
 ) -> list[ClaimResult]:
     """Evaluates every claim, in file order. Simulations go through the results store ``db``
     (default: the claims file's ``db``, else ``<name>.sqlite`` next to it): stored runs are
     reused, new ones stored. ``on_progress(done, total, failed)`` counts claims. A claim that
-    cannot be measured (a run failed) is a FAIL whose ``detail`` says why."""
-    runner = Runner(claims, Path(db) if db is not None else claims.db)
+    cannot be measured (a run failed) is a FAIL whose ``detail`` says why. ``train_workers``:
+    processes that train the models of accuracy claims (the results do not depend on it)."""
+    runner = Runner(claims, Path(db) if db is not None else claims.db, train_workers)
     results: list[ClaimResult] = []
     total = len(claims.claims)
     try:

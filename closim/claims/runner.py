@@ -21,9 +21,10 @@ class Runner:
     """Simulates runs through the results store: a run already stored (by an earlier
     ``closim validate`` or by a sweep that reached the same config) is read, not simulated."""
 
-    def __init__(self, claims: ClaimsFile, db: Path) -> None:
+    def __init__(self, claims: ClaimsFile, db: Path, train_workers: int = 1) -> None:
         from closim.sweep.store import Store
 
+        self.train_workers = train_workers
         self.claims = claims
         self.store = Store(db)
         self.memo: dict[str, dict[str, Any]] = {}
@@ -108,6 +109,7 @@ class Runner:
                 optimizer=training.optimizer,
                 learning_rate=training.learning_rate,
                 hidden_only=training.hidden_only,
+                workers=self.train_workers,
             )
             self.trained[key] = dict(zip(names, results, strict=True))
         return self.trained[key]

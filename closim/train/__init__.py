@@ -323,6 +323,7 @@ def train_topologies(
     learning_rate: float | None = None,
     hidden_only: bool = True,
     on_epoch: EpochCallback | None = None,
+    workers: int = 1,
 ) -> list[TrainResult]:
     """Trains the workload's MLP on digits once per topology; one TrainResult each, in order.
 
@@ -332,7 +333,10 @@ def train_topologies(
     and mini-batch order seeded too) for ``epochs`` epochs of mini-batches of ``BATCH_SIZE``.
     ``optimizer``: sgd, momentum or adam (None: the workload's); ``learning_rate`` None: the
     optimizer's default (``DEFAULT_LEARNING_RATE``). ``on_epoch(topology, epoch, epochs, loss)``
-    is called after each epoch with the mean training loss over the models.
+    is called after each epoch with the mean training loss over the models. ``workers`` > 1
+    trains the models in that many processes (each with one BLAS thread): the same results, bit
+    for bit, since every model is seeded on its own; ``on_epoch`` then reports each topology's
+    epochs once its models are done.
     Raises ConfigError for a topology that a layer's widths do not admit.
     """
     optimizer = optimizer or workload.optimizer
@@ -376,10 +380,54 @@ def train_topologies(
     # lazy: only training needs threadpoolctl (it inspects every loaded BLAS on import)
     from threadpoolctl import threadpool_limits
 
+    if workers > 1 and len(mlps) * len(data) > 1:
+        return _train_in_processes(mlps, data, epochs, optimizer, lr, on_epoch, workers)
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return [
             _train(label, layers, data, epochs, optimizer, lr, on_epoch) for label, layers in mlps
         ]
+
+
+def _train_in_processes(mlps, data, epochs, optimizer, lr, on_epoch, workers) -> list[TrainResult]:
+    """``_train`` of every (topology, seed, fold) model spread over ``workers`` processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(layers, index, item, epochs, optimizer, lr)
+            for _, layers in mlps for index, item in enumerate(data)]  # fmt: skip
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        outcomes = list(pool.map(_train_model, *zip(*jobs, strict=True)))
+    results = []
+    for m, (label, _) in enumerate(mlps):
+        mine = outcomes[m * len(data) : (m + 1) * len(data)]
+        if on_epoch is not None:
+            for epoch in range(1, epochs + 1):
+                on_epoch(label, epoch, epochs, float(np.mean([o[0][epoch - 1] for o in mine])))
+        accuracies = [o[1] for o in mine]
+        results.append(TrainResult(
+            topology=label, params=mine[0][3], accuracy=float(np.mean(accuracies)),
+            accuracy_std=float(np.std(accuracies)),
+            seconds_per_epoch=sum(o[2] for o in mine) / (epochs * len(mine)),
+            accuracies=accuracies,
+        ))  # fmt: skip
+    return results
+
+
+def _train_model(
+    layers, index, item, epochs, optimizer, lr
+) -> tuple[list[float], float, float, int]:
+    """One model of ``_train`` in a worker process: (loss per epoch, test accuracy, seconds
+    training, parameters)."""
+    from threadpoolctl import threadpool_limits
+
+    seed, x_train, y_train, x_test, y_test = item
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        mlp = Mlp(layers, seed=seed)
+        run = _Run(mlp, Optimizer(mlp.parameters(), optimizer, lr), x_train, y_train, x_test,
+                   y_test, np.random.default_rng([seed, index]))  # fmt: skip
+        start = time.perf_counter()
+        losses = [run.epoch(BATCH_SIZE) for _ in range(epochs)]
+        elapsed = time.perf_counter() - start
+        return losses, run.accuracy(), elapsed, mlp.num_params
 
 
 def _train(

@@ -26,8 +26,9 @@ from pathlib import Path
 DEFAULT_PYTHON = "/work/scalesim-venv/bin/python"
 ENV_VAR = "SCALESIM_PYTHON"
 INSTALL_HINT = (
-    "python3 -m venv V && V/bin/pip install scalesim==3.0.0 'numpy<2.4' "
-    f"(then pass --scalesim-python V/bin/python or set {ENV_VAR})"
+    f"python3.11 -m venv {DEFAULT_PYTHON[: -len('/bin/python')]} && "
+    f"{DEFAULT_PYTHON[: -len('python')]}pip install scalesim==3.0.0 'numpy<2.4' "
+    f"(or in another venv V, then pass --scalesim-python V/bin/python or set {ENV_VAR})"
 )
 
 _CFG = """[general]

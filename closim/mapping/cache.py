@@ -59,6 +59,8 @@ CHOICES = BoundedCache(65_536)
 #: Exact scores of candidate tilings by (``choice_key`` without the budget, tiling): residency
 #: shares ask for the same GEMM with other budgets and often get the same candidates back.
 SCORES = BoundedCache(65_536)
+#: Closed-form totals of chosen tilings, keyed as ``SCORES``.
+TOTALS = BoundedCache(16_384)
 
 
 def anonymous(op: Operand) -> Operand:
@@ -88,5 +90,7 @@ def clear_caches() -> None:
     tiling._fold_plan.cache_clear()
     tiling.search.cache_clear()
     tiling._scored.cache_clear()
+    tiling._base.cache_clear()
     CHOICES.clear()
     SCORES.clear()
+    TOTALS.clear()

@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass
 
 from closim.lowering.program import Gemm, Program, VectorOp
-from closim.mapping.cache import CHOICES, SCORES, anonymous, choice_key
+from closim.mapping.cache import CHOICES, SCORES, TOTALS, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
 from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_totals
 from closim.mapping.residency import Residency, allocate, no_residency
@@ -291,7 +291,11 @@ def choose_tiling(
     fastest = min(s[0] for s in scored)
     near = [s for s in scored if s[0] <= fastest * (1 + tol)]
     tiling, score = min(near, key=lambda s: s[1:5])[-1]
-    winner = (tiling, score, gemm_totals(hw, arr, g, tiling, operands, sparse))
+    totals = TOTALS.get((unbudgeted, tiling))
+    if totals is None:
+        totals = gemm_totals(hw, arr, g, tiling, operands, sparse)
+        TOTALS.put((unbudgeted, tiling), totals)
+    winner = (tiling, score, totals)
     CHOICES.put(key, (winner,))
     return winner
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -192,17 +192,11 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
-def _footprints(arr, a, b, acc_bytes, psum_bytes, fulls, bt, mt, kt, nt, order_nm, pin_a, pin_b,
-                counts):  # fmt: skip
-    """SRAM bytes each candidate needs double-buffered for A, B and partial sums (C), and the
-    distinct A and B sub-tiles one lockstep step holds."""
+def _footprints(arr, a, b, acc_bytes, psum_bytes, fulls, bt, mt, kt, nt, pin_a, pin_b, per_step):
+    """SRAM bytes each candidate needs double-buffered for A, B and partial sums (C), from the
+    distinct A and B sub-tiles and p-tiles of one lockstep step."""
     a_full, b_full = fulls
-    tb, tm, tn = counts
-    # footprint: distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
-    per_step = np.minimum(arr.count, tb * tm * tn)
-    inner = np.where(order_nm == 1, tm, tn)
-    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
-    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
+    distinct_a, distinct_b, p_tiles = per_step
     a_need = np.zeros_like(bt) if a.on_chip else np.where(
         pin_a, a_full, 2 * distinct_a * bt * mt * kt * a.bytes_per_element
     )  # fmt: skip
@@ -210,9 +204,9 @@ def _footprints(arr, a, b, acc_bytes, psum_bytes, fulls, bt, mt, kt, nt, order_n
         pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
     )  # fmt: skip
     # outputs accumulate per array, double-buffered so one drains while the next accumulates
-    c_need = 2 * per_step * bt * mt * nt * psum_bytes
+    c_need = 2 * p_tiles * bt * mt * nt * psum_bytes
     c_need = np.where(c_need <= acc_bytes, 0, c_need)
-    return a_need, b_need, c_need, distinct_a, distinct_b
+    return a_need, b_need, c_need
 
 
 def _dram_bytes(shape, a, b, c, fulls, pin_a, pin_b, order_nm, tm, tk, tn):
@@ -284,6 +278,43 @@ class _Scored:
     feed: np.ndarray
     tiles: np.ndarray
     busiest: np.ndarray
+    footprint_sorted: np.ndarray  # every candidate's SRAM need, ascending
+    selections: dict = field(default_factory=dict, compare=False)  # see ``search``
+
+
+@dataclass(frozen=True)
+class _Base:
+    """What every candidate of one oriented GEMM on one array is, whatever its operands: the
+    grid (``_grid``), distinct A and B sub-tiles and p-tiles per lockstep step, the busiest
+    array's compute, SRAM feed elements per tile and the tile count."""
+
+    grid: tuple
+    distinct_a: np.ndarray
+    distinct_b: np.ndarray
+    per_step: np.ndarray
+    busiest: np.ndarray
+    fx: np.ndarray
+    fy: np.ndarray
+    tiles: np.ndarray
+
+
+@lru_cache(maxsize=512)
+def _base(shape: GemmShape, arr: ArraySpec) -> _Base:
+    grid = _grid(shape, arr)
+    bt, mt, kt, nt, order_nm, _, _, tb, tm, tk, tn = grid
+    # distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
+    per_step = np.minimum(arr.count, tb * tm * tn)
+    inner = np.where(order_nm == 1, tm, tn)
+    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
+    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
+    cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
+    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
+    if arr.fold_model == "scalesim":
+        busiest = seq * (cycles + 1) - 1
+    else:
+        busiest = seq * cycles - (seq - 1) * fill
+    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
+    return _Base(grid, distinct_a, distinct_b, per_step, busiest, fx, fy, tb * tm * tk * tn)
 
 
 @lru_cache(maxsize=1024)
@@ -299,22 +330,18 @@ def _scored(
 ) -> _Scored:
     """The closed-form scores of every candidate (see ``search``), cached: the residency shares
     and repeated layers ask for the same GEMM with other SRAM budgets, which only mask them."""
-    bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn = _grid(shape, arr)
+    base = _base(shape, arr)
+    bt, mt, kt, nt, order_nm, pin_a, pin_b, _, tm, tk, tn = base.grid
+    distinct_a, distinct_b, busiest, fx, fy = (base.distinct_a, base.distinct_b, base.busiest,
+                                               base.fx, base.fy)  # fmt: skip
     a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
     b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
-    a_need, b_need, c_need, distinct_a, distinct_b = _footprints(
+    a_need, b_need, c_need = _footprints(
         arr, a, b, acc_bytes, psum_bytes_per_element, (a_full, b_full), bt, mt, kt, nt,
-        order_nm, pin_a, pin_b, (tb, tm, tn),
+        pin_a, pin_b, (distinct_a, distinct_b, base.per_step),
     )  # fmt: skip
-    cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
-    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
-    if arr.fold_model == "scalesim":
-        busiest = seq * (cycles + 1) - 1
-    else:
-        busiest = seq * cycles - (seq - 1) * fill
     dram = _dram_bytes(shape, a, b, c, (a_full, b_full), pin_a, pin_b, order_nm, tm, tk, tn)
-    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
-    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * tb * tm * tk * tn
+    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * base.tiles
     est = busiest
     if not math.isinf(dram_bytes_per_cycle):
         # the first step's loads cannot overlap any compute (pipeline fill)
@@ -325,8 +352,9 @@ def _scored(
             first += distinct_b * bt * kt * nt * b.bytes_per_element * b.dram_fraction
         est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
         est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
+    footprint_sorted = np.sort(a_need + b_need + c_need)
     return _Scored(bt, mt, kt, nt, order_nm, pin_a, pin_b, a_need, b_need, c_need, est, dram,
-                   feed, tb * tm * tk * tn, busiest)  # fmt: skip
+                   feed, base.tiles, busiest, footprint_sorted)  # fmt: skip
 
 
 @lru_cache(maxsize=4096)
@@ -361,16 +389,30 @@ def search(
     may_pin_a = not a.on_chip and a_full <= room
     may_pin_b = not b.on_chip and b_full <= room
     may_pin_both = may_pin_a and may_pin_b and a_full + b_full <= room
+    # the answer depends on the budget only through which candidates fit: budgets that admit the
+    # same ones (same count of footprints within the room, same pins) share one selection
+    fitting = int(np.searchsorted(sc.footprint_sorted, room, side="right"))
+    parts = (budget.part_a_bytes, budget.part_b_bytes, budget.part_c_bytes)
+    selection_key = (fitting, may_pin_a, may_pin_b, may_pin_both, parts, keep, tolerance,
+                     transposed)  # fmt: skip
+    chosen = sc.selections.get(selection_key)
+    if chosen is None:
+        chosen = _select(sc, room, may_pin_a, may_pin_b, may_pin_both, parts, keep, tolerance,
+                         transposed)  # fmt: skip
+        sc.selections[selection_key] = chosen
+    return chosen
+
+
+def _select(sc: _Scored, room, may_pin_a, may_pin_b, may_pin_both, parts, keep, tolerance,
+            transposed) -> tuple[Tiling, ...]:  # fmt: skip
+    """The ``keep`` best candidates of ``sc`` that fit ``room`` and the partitions ``parts``,
+    pinning only what may be pinned (see ``search``)."""
     footprint = sc.a_need + sc.b_need + sc.c_need
     ok = footprint <= room
     ok &= ~sc.pin_a | may_pin_a
     ok &= ~sc.pin_b | may_pin_b
     ok &= ~(sc.pin_a & sc.pin_b) | may_pin_both
-    for need, part in (
-        (sc.a_need, budget.part_a_bytes),
-        (sc.b_need, budget.part_b_bytes),
-        (sc.c_need, budget.part_c_bytes),
-    ):
+    for need, part in zip((sc.a_need, sc.b_need, sc.c_need), parts, strict=True):
         if part is not None:
             ok &= need <= part
     if not ok.any():

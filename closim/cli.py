@@ -165,9 +165,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from closim.report.progress import progress_bar
-    from closim.sweep import export_results, load_sweep, run_sweep
+    from closim.sweep import MAX_POINTS, export_results, load_sweep, run_sweep
 
-    spec = load_sweep(args.file)
+    # the default lives with the library; the parser does not import it (import time)
+    spec = load_sweep(args.file, max_points=args.max_points or MAX_POINTS)
     with progress_bar("sweep", enabled=not args.quiet) as on_progress:
         outcome = run_sweep(
             spec,
@@ -297,7 +298,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     claims = load_claims(args.file)
     with progress_bar("claims", enabled=not args.quiet and args.format == "table") as progress:
-        results = evaluate_claims(claims, db=args.db, on_progress=progress)
+        results = evaluate_claims(
+            claims, db=args.db, on_progress=progress, train_workers=args.workers
+        )
     _emit(render_claims(results, args.format), args)
     return EXIT_OK if all(r.verdict == "PASS" for r in results) else EXIT_FAILED
 
@@ -323,6 +326,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         on_epoch=on_epoch,
+        workers=args.workers,
     )
     _emit(render_train(results, args.format), args)
     return EXIT_OK

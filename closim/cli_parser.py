@@ -5,6 +5,7 @@ import time matters), so this module imports only what the options' choices need
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
@@ -148,6 +149,10 @@ def _add_sweep(sub: Subparsers) -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", default=None, metavar="ADDR", help="tcp://host:8786")
     sweep.add_argument("--db", default=None, metavar="PATH", help="the SQLite results store")
     sweep.add_argument("--out", dest="out_file", default=None, metavar="FILE.csv|FILE.parquet")
+    sweep.add_argument(
+        "--max-points", dest="max_points", type=_positive_int, default=None, metavar="N",
+        help="refuse a sweep of more than N points (default: 100,000, closim.sweep.MAX_POINTS)",
+    )  # fmt: skip
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     return sweep
 
@@ -160,6 +165,14 @@ def _add_results(sub: Subparsers) -> argparse.ArgumentParser:
     return results
 
 
+def _add_train_workers(p: argparse.ArgumentParser) -> None:
+    """``--workers N``: processes that train models (default: one per CPU, at most 4)."""
+    p.add_argument(
+        "--workers", type=_positive_int, default=min(4, os.cpu_count() or 1), metavar="N",
+        help="processes that train models (same results; default: one per CPU, at most 4)",
+    )  # fmt: skip
+
+
 def _add_validate(sub: Subparsers) -> argparse.ArgumentParser:
     """``closim validate``: a claims file checked."""
     validate = sub.add_parser(
@@ -170,6 +183,7 @@ def _add_validate(sub: Subparsers) -> argparse.ArgumentParser:
         "--db", default=None, metavar="PATH", help="results store used as a cache"
     )
     validate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train_workers(validate)
     _add_format(validate, ("table", "json"))
     return validate
 
@@ -188,6 +202,7 @@ def _add_train(sub: Subparsers) -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None)
     train.add_argument("--learning-rate", dest="learning_rate", type=float, default=None)
     train.add_argument("--set", action="append", metavar="PATH=VALUE", help="workload override")
+    _add_train_workers(train)
     _add_format(train, ("table", "json"))
     return train
 

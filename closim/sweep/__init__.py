@@ -1,17 +1,27 @@
-"""Sweeps (docs/architecture.md §11): a YAML file of axes over config paths, expanded into
-points, run in-process or on Dask, each finished point committed to an SQLite store keyed by
-the hash of its resolved config, so that a killed sweep resumes where it stopped.
+"""Sweeps (docs/architecture.md §11): a YAML file of axes over config paths, expanded lazily into
+points, run in-process or on Dask (batches of points per task), each finished point committed to
+an SQLite store keyed by the hash of its resolved config, so that a killed sweep resumes where
+it stopped.
 
 ``load_sweep`` validates a sweep file; ``run_sweep`` runs it; ``load_results`` /
 ``export_results`` read the store back as a table. Nothing here prints.
 """
 
-from closim.sweep.execute import SweepOutcome, point_key, resolve_point, run_sweep, run_task
-from closim.sweep.spec import Point, SweepConfig, SweepSpec, load_sweep
+from closim.sweep.execute import (
+    Resolver,
+    SweepOutcome,
+    point_key,
+    resolve_point,
+    run_sweep,
+    run_task,
+)
+from closim.sweep.spec import MAX_POINTS, Point, SweepConfig, SweepSpec, load_sweep
 from closim.sweep.store import export_results, load_results
 
 __all__ = [
+    "MAX_POINTS",
     "Point",
+    "Resolver",
     "SweepConfig",
     "SweepOutcome",
     "SweepSpec",

@@ -1,5 +1,7 @@
-"""Running a sweep: resolve every point in the driver, skip the points already stored, run the rest
-in-process or on Dask workers, and commit each result as it finishes.
+"""Running a sweep: resolve the points in the driver as they are needed, a batch at a time, skip
+the points already stored (one store query per batch), run the rest in-process or on Dask
+workers, and commit each result as it finishes. Nothing holds every point: a sweep of a million
+points starts its first at once and runs in bounded memory.
 
 A point's key is the sha256 of the canonical JSON of its resolved config (the validated hw and
 workload records, engine, mode, ``compare``) and closim's version: two sweeps that reach the same
@@ -12,15 +14,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from closim.api import Result, simulate
 from closim.config.compose import compose
@@ -30,19 +34,22 @@ from closim.model.hw import Accelerator
 from closim.model.version import PACKAGE_DIR, VERSION
 from closim.model.workload import Workload
 from closim.report.results import RATIO_KEYS, result_dict
-from closim.sweep.spec import Point, SweepSpec, load_sweep
+from closim.sweep.spec import MAX_POINTS, Point, SweepSpec, load_sweep
 from closim.sweep.store import Record, Store
 
 Progress = Callable[[int, int, int], None]
 _DENSE_CACHE_SIZE = 128
+_RESOLVE_CACHE_SIZE = 512  # records per root a Resolver keeps: a grid repeats each hw setting
+_FIRST_BATCH, _MAX_BATCH = 32, 512  # points resolved per store query: small first, to start soon
 _CLI_FILES = ("cli.py", "cli_parser.py")  # how results are printed does not change them
 _dense_cache: dict[str, dict[str, Any]] = {}  # per process: a compare sweep's dense baselines
 
 
 @dataclass
 class SweepOutcome:
-    """What ``run_sweep`` did. ``failed`` lists (point id, error) of every failed point of the
-    sweep, stored by this run or an earlier one."""
+    """What ``run_sweep`` did. ``total`` is the sweep's point count, ``ran + skipped``; a point
+    that resolves to the config of an earlier one is skipped. ``failed`` lists (point id, error)
+    of every failed point of the sweep, stored by this run or an earlier one."""
 
     total: int
     ran: int
@@ -146,32 +153,136 @@ def error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def resolve_point(spec: SweepSpec, point: Point) -> Resolved:
-    """Loads the point's hw and workload with its overrides. A value the configs reject makes a
-    failed point, keyed by the base files' data and the overrides (so a fixed file re-runs it)."""
-    try:
-        hw = load_hw(spec.hw, point.hw_set or None)
-        workload = load_workload(spec.workload, point.workload_set or None)
-    except ConfigError as err:
-        key = _sha256(
+def _key_text(hw_text: str, workload_text: str, engine: str, mode: str, compare: bool) -> str:
+    """``canonical_json`` of ``point_key``'s payload, made from the records' canonical JSON texts
+    (keys in sorted order), so that a sweep hashes each record's JSON once, not once per point."""
+    scalars = {"closim": model_version(), "compare": compare, "engine": engine, "mode": mode}
+    text = {name: json.dumps(value) for name, value in scalars.items()}
+    return (
+        f'{{"closim":{text["closim"]},"compare":{text["compare"]},"engine":{text["engine"]},'
+        f'"hw":{hw_text},"mode":{text["mode"]},"workload":{workload_text}}}'
+    )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A record loaded for a sweep, as plain data and as canonical JSON (what keys hash)."""
+
+    record: Accelerator | Workload
+    plain: dict[str, Any]
+    text: str
+
+
+class Resolver:
+    """Resolves the points of one sweep. Loading and validating a config (pydantic) costs about a
+    millisecond, but a grid point differs from its neighbours in one axis, so most of its hw and
+    workload records were loaded before: the last ``cache_size`` of each (or the error that a
+    setting gave) are kept, keyed by the overrides. The config files are read once per setting;
+    a file edited during a sweep reaches the points resolved after its setting was forgotten."""
+
+    def __init__(self, spec: SweepSpec, cache_size: int = _RESOLVE_CACHE_SIZE):
+        self.spec = spec
+        self.cache_size = cache_size
+        self._loaded: dict[str, OrderedDict[str, _Loaded | str]] = {
+            "hw": OrderedDict(),
+            "workload": OrderedDict(),
+        }
+        self._base_data: dict[str, Any] | None = None
+
+    def _load(self, root: str, overrides: dict[str, Any]) -> _Loaded | str:
+        """The record of ``root`` with ``overrides``, or the error text when they are rejected."""
+        try:
+            cache_key: str | None = canonical_json(list(overrides.items()))
+        except (TypeError, ValueError):  # a value JSON cannot hold (a YAML date): not cached
+            cache_key = None
+        cache = self._loaded[root]
+        if cache_key is not None and cache_key in cache:
+            cache.move_to_end(cache_key)
+            return cache[cache_key]
+        loaded: _Loaded | str
+        try:
+            if root == "hw":
+                record: Accelerator | Workload = load_hw(self.spec.hw, overrides or None)
+            else:
+                record = load_workload(self.spec.workload, overrides or None)
+            text = canonical_json(dataclasses.asdict(record))
+            loaded = _Loaded(record, json.loads(text), text)
+        except ConfigError as err:
+            loaded = error_text(err)  # the text, not the error: re-raising one object grows it
+        if cache_key is not None:
+            cache[cache_key] = loaded
+            if len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return loaded
+
+    def _unresolved_key(self, point: Point) -> str:
+        """The key of a point that did not resolve: the base files' data and its overrides."""
+        if self._base_data is None:
+            self._base_data = {
+                "hw": compose(self.spec.hw).data,
+                "workload": compose(self.spec.workload).data,
+            }
+        return _sha256(
             {
                 "unresolved": {
-                    "hw": compose(spec.hw).data,
-                    "workload": compose(spec.workload).data,
+                    **self._base_data,
                     "hw_set": point.hw_set,
                     "workload_set": point.workload_set,
                 },
                 "engine": point.engine,
                 "mode": point.mode,
-                "compare": spec.compare,
+                "compare": self.spec.compare,
                 "closim": model_version(),
             }
         )
-        return Resolved(point, key, error=error_text(err))
-    mode = point.mode or workload.mode
-    key = point_key(hw, workload, point.engine, mode, spec.compare)
-    task = Task(key, hw, workload, point.engine, mode, spec.compare)
-    return Resolved(point, key, task=task, config=resolved_config(hw, workload))
+
+    def resolve(self, point: Point) -> Resolved:
+        """Loads the point's hw and workload with its overrides. A value the configs reject
+        makes a failed point, keyed by the base files' data and the overrides (so a fixed file
+        re-runs it)."""
+        hw = self._load("hw", point.hw_set)
+        workload = self._load("workload", point.workload_set) if isinstance(hw, _Loaded) else hw
+        if isinstance(hw, str) or isinstance(workload, str):
+            error = hw if isinstance(hw, str) else workload
+            return Resolved(point, self._unresolved_key(point), error=str(error))
+        hw_record, workload_record = cast(Accelerator, hw.record), cast(Workload, workload.record)
+        mode = point.mode or workload_record.mode
+        key_text = _key_text(hw.text, workload.text, point.engine, mode, self.spec.compare)
+        key = hashlib.sha256(key_text.encode()).hexdigest()
+        task = Task(key, hw_record, workload_record, point.engine, mode, self.spec.compare)
+        config = {"hw": hw.plain, "workload": workload.plain}
+        return Resolved(point, key, task=task, config=config)
+
+
+def resolve_point(spec: SweepSpec, point: Point) -> Resolved:
+    """Loads the point's hw and workload with its overrides. A value the configs reject makes a
+    failed point, keyed by the base files' data and the overrides (so a fixed file re-runs it).
+    A sweep resolves its points with one ``Resolver``, which remembers records between points."""
+    return Resolver(spec).resolve(point)
+
+
+def batched(items: Iterable[Any], sizes: Iterable[int]) -> Iterator[list[Any]]:
+    """``items`` in lists of the successive ``sizes`` (the last size repeats), the last list
+    possibly shorter; lazy."""
+    iterator = iter(items)
+    size = 1
+    for size in sizes:
+        chunk = list(itertools.islice(iterator, size))
+        if not chunk:
+            return
+        yield chunk
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _batch_sizes() -> Iterator[int]:
+    """_FIRST_BATCH, doubling up to _MAX_BATCH: the first points start soon, later batches
+    amortise the store query."""
+    size = _FIRST_BATCH
+    while size < _MAX_BATCH:
+        yield size
+        size *= 2
+    yield _MAX_BATCH
 
 
 def _now() -> str:
@@ -270,7 +381,9 @@ def run_task(task: Task) -> dict[str, Any]:
 
 @dataclass
 class Driver:
-    """State of one run: commits finished points and reports progress."""
+    """State of one run: resolves the points lazily, commits finished points and reports
+    progress. ``total`` is the sweep's point count (closed form, ``spec.count``); a point that
+    resolves to the config of an earlier one counts as already stored when its turn comes."""
 
     spec: SweepSpec
     store: Store
@@ -280,14 +393,36 @@ class Driver:
     skipped: int = 0
     done: int = 0
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (index, id, error)
+    resolver: Resolver | None = None
 
     def progress(self) -> None:
         """Reports (done, total, failed) to ``on_progress``, if given."""
         if self.on_progress is not None:
             self.on_progress(self.done, self.total, len(self.failed))
 
+    def pending(self) -> Iterator[Resolved]:
+        """The sweep's points that are not stored yet, in order, resolved a batch at a time
+        (one store query per batch). Points found stored are counted as skipped, with one
+        progress report per batch; the first report comes with the first batch."""
+        resolver = self.resolver or Resolver(self.spec)
+        first = True
+        for batch in batched(self.spec.points(), _batch_sizes()):
+            resolved = [resolver.resolve(point) for point in batch]
+            stored = self.store.statuses({res.key for res in resolved})
+            todo = []
+            for res in resolved:
+                if res.key in stored:
+                    self.skip(res, stored[res.key])
+                else:
+                    todo.append(res)
+            if first or len(todo) < len(resolved):
+                self.progress()
+                first = False
+            yield from todo
+
     def already_stored(self, res: Resolved) -> bool:
-        """True (and counted as skipped) when another process stored the point meanwhile."""
+        """True (and counted as skipped) when the point was stored since its batch was looked
+        up: by another process, or by this run for an identical earlier point."""
         stored = self.store.get(res.key)
         if stored is None:
             return False
@@ -339,7 +474,13 @@ def unresolved_outcome(res: Resolved) -> dict[str, Any]:
             "extra": extra, "meta": meta}  # fmt: skip
 
 
-def _run_local(driver: Driver, todo: list[Resolved]) -> None:
+def run_tasks(tasks: list[Task]) -> list[dict[str, Any]]:
+    """``run_task`` of each task in turn (one Dask task of several small points); never raises,
+    so a failed point fails itself only."""
+    return [run_task(task) for task in tasks]
+
+
+def _run_local(driver: Driver, todo: Iterable[Resolved]) -> None:
     """Runs the points one after the other in this process (``workers=1``)."""
     for res in todo:
         if driver.already_stored(res):
@@ -354,35 +495,32 @@ def run_sweep(
     scheduler: str | None = None,
     db: str | Path | None = None,
     on_progress: Progress | None = None,
+    max_points: int | None = MAX_POINTS,
 ) -> SweepOutcome:
     """Runs every point of ``spec`` not yet in the store and commits each as it finishes.
 
     ``workers=1``: in this process; ``None`` or more: a local Dask cluster of that many
     processes (default: one per CPU); ``scheduler="tcp://host:8786"``: an existing Dask
     scheduler. ``db``: the SQLite store (default: the sweep file's ``db``, else
-    ``<sweep-stem>.sqlite`` next to it). ``on_progress(done, total, failed)`` is called once at
-    the start (points already stored count as done) and after every finished point.
+    ``<sweep-stem>.sqlite`` next to it). ``max_points``: the limit of ``load_sweep`` when
+    ``spec`` is a path. Points are resolved lazily, a batch at a time, so memory stays bounded
+    whatever the sweep's size. ``on_progress(done, total, failed)`` is called once when the
+    first batch is looked up in the store (points already stored count as done), after each
+    later batch with stored points, and after every finished point; ``total`` is the sweep's
+    point count. A point that resolves to the config of an earlier point of the sweep runs
+    once; the later one counts as already stored.
     """
     if not isinstance(spec, SweepSpec):
-        spec = load_sweep(spec)
+        spec = load_sweep(spec, max_points=max_points)
     if workers is not None and workers < 1:
         raise ConfigError(f"needs at least 1 worker (got {workers})", source="--workers")
-    unique: dict[str, Resolved] = {}
-    for point in spec.points():
-        res = resolve_point(spec, point)
-        unique.setdefault(res.key, res)  # two axis values may resolve to one config
     db_path = Path(db) if db is not None else spec.db
     with Store(db_path) as store:
-        driver = Driver(spec, store, len(unique), on_progress)
-        stored = store.statuses(unique)
-        todo = []
-        for key, res in unique.items():
-            if key in stored:
-                driver.skip(res, stored[key])
-            else:
-                todo.append(res)
-        driver.progress()
-        if todo:
+        driver = Driver(spec, store, spec.count, on_progress, resolver=Resolver(spec))
+        pending = driver.pending()
+        first = next(pending, None)  # a sweep with nothing left to run starts no cluster
+        if first is not None:
+            todo = itertools.chain([first], pending)
             if scheduler is None and workers == 1:
                 _run_local(driver, todo)
             else:

@@ -38,7 +38,10 @@ def run_axis_choices() -> dict[str, tuple[str, ...]]:
 
 """Axes that are not config paths but arguments of ``simulate``, with their allowed values."""
 
-MAX_POINTS = 1_000_000  # a typo such as 10 axes of 10 values should not exhaust memory
+MAX_POINTS = 100_000
+"""The default of ``load_sweep(max_points=...)`` and ``closim sweep --max-points``: points are
+expanded lazily, so a larger sweep costs no memory up front, but a typo such as 10 axes of 10
+values (10^10 points) should be an error at once, not a run of years."""
 
 AxisValues = Annotated[list[Any], Field(min_length=1)]
 
@@ -168,17 +171,29 @@ class SweepSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "axes", (*self.grid, *self.zip))
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
+        """The number of points, in closed form from the axes' lengths (no point is made). Unlike
+        ``len()``, exact beyond ``sys.maxsize`` (where ``len`` raises OverflowError)."""
         zipped = len(next(iter(self.zip.values()))) if self.zip else 1
         return math.prod(len(v) for v in self.grid.values()) * zipped
 
+    def __len__(self) -> int:
+        return self.count
+
     def points(self) -> Iterator[Point]:
-        """Every point, grid axes varying slowest-first in file order, the zip innermost."""
-        grid_rows = itertools.product(*self.grid.values())
+        """Every point, grid axes varying slowest-first in file order, the zip innermost. Lazy:
+        one point is made at a time, so the first comes at once whatever the sweep's size."""
+        # product() takes each of its inputs as a tuple, so the grid's rows are one product
+        # (of the axes' lists) and the zip rows a loop inside it: product(grid_rows, zip_rows)
+        # would hold every grid row in memory before the first point
         zip_rows = list(zip(*self.zip.values(), strict=True)) if self.zip else [()]
-        for index, (g, z) in enumerate(itertools.product(grid_rows, zip_rows)):
-            axes = dict(zip(self.grid, g, strict=True)) | dict(zip(self.zip, z, strict=True))
-            yield self.point(index, axes)
+        index = 0
+        for g in itertools.product(*self.grid.values()):
+            grid_axes = dict(zip(self.grid, g, strict=True))
+            for z in zip_rows:
+                yield self.point(index, grid_axes | dict(zip(self.zip, z, strict=True)))
+                index += 1
 
     def point(self, index: int, axes: Mapping[str, Any]) -> Point:
         """The point with these axis values (base overrides first, then the axes in order)."""
@@ -324,8 +339,11 @@ def _check_axes(spec: SweepSpec) -> None:
 
 
 @single_line_errors
-def load_sweep(path: str | Path) -> SweepSpec:
-    """The validated sweep at ``path``. Errors are one ConfigError ``FILE: axis.path: message``."""
+def load_sweep(path: str | Path, *, max_points: int | None = MAX_POINTS) -> SweepSpec:
+    """The validated sweep at ``path``. Errors are one ConfigError ``FILE: axis.path: message``.
+
+    A sweep of more than ``max_points`` points (``closim sweep --max-points``; None: no limit) is
+    an error before anything is checked or run."""
     loaded = load_model(
         path,
         SweepConfig,
@@ -354,9 +372,11 @@ def load_sweep(path: str | Path) -> SweepSpec:
         db=Path(composed.origin(("db",)) if model.db else path).parent / db_value,
         description=model.description,
     )
-    if len(spec) > MAX_POINTS:
+    if max_points is not None and spec.count > max_points:
         raise ConfigError(
-            f"too many points: at most {MAX_POINTS:,} (got {len(spec):,})", source=source
+            f"{spec.count:,} points, more than --max-points {max_points}; raise --max-points or "
+            "shrink the grid",
+            source=source,
         )
     _check_axes(spec)
     return spec

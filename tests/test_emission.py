@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from closim.accounting.counting import count_rows
 from closim.api import lower_workload
 from closim.cost.pipeline import trace_cycles
+from closim.engines import analytic
 from closim.lowering.program import Gemm
 from closim.mapping import mapper
 from closim.mapping.cache import CHOICES, clear_caches
@@ -146,3 +148,42 @@ def test_the_choice_cache_ignores_tensor_names_but_not_the_budget() -> None:
     assert len(CHOICES) > keys
     first, second = trace.mappings
     assert (first.tile, first.orientation) == (second.tile, second.orientation)
+
+
+def test_a_warm_cache_answers_every_hardware_variant_as_a_cold_one() -> None:
+    # a sweep maps many variants in one process: each must come out as if mapped alone, so the
+    # cache keys must hold every field the choice, the score and the totals read
+    base = make_hw(count=2, sram_bytes=1 << 13, bandwidth_gb_per_s=4.0, latency_ns=30.0)
+    variants = [
+        base,
+        dataclasses.replace(base, widths=dataclasses.replace(base.widths, partial_sums_bytes=2)),
+        make_hw(
+            count=2,
+            sram_bytes=1 << 13,
+            bandwidth_gb_per_s=4.0,
+            latency_ns=30.0,
+            accumulator_bytes=1 << 12,
+        ),
+        make_hw(count=2, sram_bytes=1 << 13, bandwidth_gb_per_s=8.0, latency_ns=30.0),
+        make_hw(count=2, sram_bytes=1 << 13, bandwidth_gb_per_s=4.0, latency_ns=300.0),
+        make_hw(
+            count=2, sram_bytes=1 << 13, bandwidth_gb_per_s=4.0, latency_ns=30.0, clock_mhz=700.0
+        ),
+        make_hw(
+            count=3, sram_bytes=1 << 13, bandwidth_gb_per_s=4.0, latency_ns=30.0, dataflow="os"
+        ),
+    ]
+    wl = make_workload([64, 96, 32], [{"kind": "clos", "r": 4, "m": 4}, "dense"], batch=8)
+
+    def step(hw):
+        trace = mapper.map_program(lower_workload(hw, wl, "training", 8), hw)
+        # closed form first (rows still deferred), then the rows themselves
+        closed = (analytic.run(trace, hw), count_rows(trace), list(trace.mappings))
+        assert not trace.materialized
+        return closed, trace_cycles(trace, hw), count_rows(trace)
+
+    clear_caches()
+    warm = [step(hw) for hw in variants]  # every variant after the others, caches kept
+    for hw, answer in zip(variants, warm, strict=True):
+        clear_caches()
+        assert step(hw) == answer

@@ -73,9 +73,12 @@ def choice_key(
 ) -> tuple:
     """Everything the choice of a GEMM's tiling reads: shape, sparsity, operands (widths,
     places, fractions), fills, budget and the hardware fields of the search and the scoring."""
+    # the partial-sum width and the accumulator's presence shape the on-chip totals (kept here
+    # too because SCORES and TOTALS keys drop the budget, which also holds them)
     hw_fields = (
         arr, hw.dram_bytes_per_cycle, hw.dram.burst_bytes, latency_cycles(hw),
         hw.vector_unit.lanes, hw.mapping.tile_tolerance, hw.mapping.transpose,
+        hw.widths.partial_sums_bytes, hw.accumulator is not None,
     )  # fmt: skip
     sparse_fields = (sparse.b_fraction, sparse.c_fraction, sparse.index_bytes,
                      sparse.dense_elements, sparse.useful_macs, sparse.macs)  # fmt: skip

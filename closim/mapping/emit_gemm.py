@@ -170,10 +170,10 @@ def emit_gemm(
     sparse: SparseGemm,
     after: tuple[int, ...],
     record: bool = True,
-) -> GemmMapping:
+) -> GemmMapping | None:
     """Walks ``tiling`` of ``g`` and appends its load, compute and store rows to ``trace``;
-    returns the mapping record (which it also appends to ``trace.mappings`` unless ``record``
-    is false: a deferred emission whose record the mapper already made)."""
+    returns the mapping record, which it also appends to ``trace.mappings`` (None and no record
+    when ``record`` is false: a deferred emission whose record the mapper already made)."""
     if tiling.transposed:
         shape = GemmShape(g.blocks, g.n, g.k, g.m)
         x, y = ops.b, ops.a
@@ -203,9 +203,10 @@ def emit_gemm(
         cycles = tile_sequence_cycles(arr, [fp for _, fp in tiles])
         for (cid, _), c in zip(tiles, cycles, strict=True):
             trace.rows[cid].compute_cycles = c
+    if not record:  # a deferred emission: the mapper made the record in closed form already
+        return None
     mapping = _record(trace.rows[first_row:], trace, g, group, tiling, arr, ops, per_array)
-    if record:
-        trace.mappings.append(mapping)
+    trace.mappings.append(mapping)
     return mapping
 
 

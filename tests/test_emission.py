@@ -156,6 +156,16 @@ def test_a_warm_cache_answers_every_hardware_variant_as_a_cold_one() -> None:
     base = make_hw(count=2, sram_bytes=1 << 13, bandwidth_gb_per_s=4.0, latency_ns=30.0)
     variants = [
         base,
+        # an accumulator too small to hold a tile's partial sums: the same tilings as without one,
+        # but its totals count accumulator traffic
+        make_hw(
+            count=2,
+            sram_bytes=1 << 13,
+            bandwidth_gb_per_s=4.0,
+            latency_ns=30.0,
+            accumulator_bytes=16,
+        ),
+        base,
         dataclasses.replace(base, widths=dataclasses.replace(base.widths, partial_sums_bytes=2)),
         make_hw(
             count=2,

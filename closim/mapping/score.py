@@ -294,7 +294,12 @@ def _operand_loads(
     per step that needs it (arrays sharing it share the load); a pinned or filling operand loads
     each sub-tile once per GEMM; otherwise, with K untiled, a sub-tile the previous step held is
     kept."""
-    pair = np.unique(wave * n_key + key)  # distinct (wave, key), sorted by wave
+    codes = wave * n_key + key
+    if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):
+        # the loop order walks this operand's sub-tiles in order: distinct = where the code moves
+        pair = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+    else:
+        pair = np.unique(codes)  # distinct (wave, key), sorted by wave
     w, k_ = pair // n_key, pair % n_key
     elements_outer = np.zeros(n_key, dtype=np.int64)
     elements_outer[key] = outer
@@ -303,17 +308,22 @@ def _operand_loads(
         w, k_ = w[first], k_[first]
     elif tk == 1:
         previous = (w - 1) * n_key + k_
-        keep = ~np.isin(previous, pair)
+        at = np.minimum(np.searchsorted(pair, previous), len(pair) - 1)
+        keep = pair[at] != previous  # the previous wave did not hold it
         w, k_ = w[keep], k_[keep]
     # every kept (wave, key) loads its sub-tile at every k-tile
     elements = (elements_outer[k_][:, None] * sk[None, :]).ravel()
     step = (w[:, None] * tk + np.arange(tk)[None, :]).ravel()
-    # a few distinct sub-tile sizes: round each as the planner does, in Python arithmetic
-    sizes, which = np.unique(elements, return_inverse=True)
-    which = which.ravel()
-    per_size = [_load_bytes(opnd, int(e), sparse) for e in sizes]
-    dram, index_bytes, decode = (np.array([p[j] for p in per_size], dtype=np.int64)[which]
-                                 for j in range(3))  # fmt: skip
+    if opnd.dram_fraction == 1.0 and not opnd.index_bytes:  # dense: bytes are exact
+        dram = elements * opnd.bytes_per_element
+        index_bytes = decode = np.zeros_like(elements)
+    else:
+        # a few distinct sub-tile sizes: round each as the planner does, in Python arithmetic
+        sizes, which = np.unique(elements, return_inverse=True)
+        which = which.ravel()
+        per_size = [_load_bytes(opnd, int(e), sparse) for e in sizes]
+        dram, index_bytes, decode = (np.array([p[j] for p in per_size], dtype=np.int64)[which]
+                                     for j in range(3))  # fmt: skip
     per_row = _bursts(dram, burst) + _bursts(index_bytes, burst)
     steps = int(step.max()) + 1 if len(step) else 0
     step_bytes = np.zeros(steps, dtype=np.int64)

@@ -4,12 +4,13 @@ Run: ``python benchmarks/scale.py [--hw NAME ...] [--engine analytic des] [--blo
 [--mode training|inference]`` from the repository root (default: h100-like and tpu-v4, both
 engines, 96 blocks, training).
 
-The workload (built here, not bundled): GPT-3 175B's linear layers (Brown et al. 2020, Table 2.1:
-96 layers, d_model 12288, 2048-token context; FFN 4 x d_model = 49152), one 2048-token sequence
-per step (batch = 2048 tokens). closim's workloads are chains of linear layers, so each block is
-four d_model x d_model projections (the MACs and weights of Q, K, V and the attention output) and
-the FFN's two layers: 6 x 96 = 576 dense layers, 174 billion weights. The attention score and
-context products (QK^T, AV), norms and activations are not modelled.
+The workload (built here, not bundled; figures cited in docs/references.md §14.7): GPT-3 175B's
+linear layers (Brown et al. 2020, Table 2.1: 96 layers, d_model 12288, 2048-token context; FFN
+4 x d_model = 49152), one 2048-token sequence per step (batch = 2048 tokens). closim's workloads
+are chains of linear layers, so each block is four d_model x d_model projections (the MACs and
+weights of Q, K, V and the attention output) and the FFN's two layers: 6 x 96 = 576 dense
+layers, 174 billion weights. The attention score and context products (QK^T, AV), norms and
+activations are not modelled.
 
 Printed per hw: lowered operations, distinct GEMM mappings chosen, compute tiles and seconds to
 map; per engine the seconds of the whole ``simulate`` (cold caches) and the simulated cycles,

@@ -114,23 +114,21 @@ def _walk(arr: ArraySpec, g: Gemm, tiling: Tiling, ops: GemmOperands) -> _Walk:
     count = arr.count
     wave = np.arange(n_p) // count
     lane = np.arange(n_p) % count
-    # compute: cycles of every (p-tile, k-tile), from the few distinct tile shapes' fold plans
-    cyc = np.empty((n_p, tk), dtype=np.int64)
-    fill = np.empty((n_p, tk), dtype=np.int64)
+    # compute: cycles of every (p-tile, k-tile), from the few distinct tile shapes' fold plans;
     # a p-tile's shape is full or edge along b, m and n: at most 8 classes, coded without sorting
     code = ((bi == tb - 1) * 4 + (mi == tm - 1) * 2 + (ni == tn - 1)).astype(np.int64)
     present = np.flatnonzero(np.bincount(code, minlength=8))
     shapes = np.array([(sb[-1] if c & 4 else sb[0], sm[-1] if c & 2 else sm[0],
                         sn[-1] if c & 1 else sn[0]) for c in present], dtype=np.int64)  # fmt: skip
     inverse = np.searchsorted(present, code)
-    k_sizes = {int(sk[0]), int(sk[-1])}
-    for s, (b_, m_, n_) in enumerate(shapes):
-        rows = inverse == s
-        for k_ in k_sizes:
-            fp = tile_fold_plan(arr, int(b_), int(m_), int(k_), int(n_))
-            cols = sk == k_
-            cyc[np.ix_(rows, cols)] = fp.cycles
-            fill[np.ix_(rows, cols)] = fp.fill_cycles
+    k_sizes = [int(sk[0])] + ([int(sk[-1])] if sk[-1] != sk[0] else [])
+    k_class = np.zeros(tk, dtype=np.int64)
+    k_class[-1] = len(k_sizes) - 1  # only the last k-tile may be short
+    plans = [[tile_fold_plan(arr, int(b_), int(m_), k_, int(n_)) for k_ in k_sizes]
+             for b_, m_, n_ in shapes]  # fmt: skip
+    cyc = np.array([[fp.cycles for fp in row] for row in plans], dtype=np.int64)
+    fill = np.array([[fp.fill_cycles for fp in row] for row in plans], dtype=np.int64)
+    cyc, fill = cyc[inverse][:, k_class], fill[inverse][:, k_class]
     lanes = min(count, n_p)
     if arr.fold_model == "scalesim":
         cyc = cyc + 1  # every tile but each lane's last keeps one more cycle

@@ -17,8 +17,9 @@ from closim.mapping import emit_vector, mapper
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm
 from closim.mapping.residency import allocate
 from closim.mapping.score import gemm_totals, score_gemm
+from closim.mapping.search import search
 from closim.mapping.sparse import SparseGemm
-from closim.mapping.tiling import Budget, GemmShape, Operand, search
+from closim.mapping.tiling import Budget, GemmShape, Operand
 from closim.trace import Trace
 from tests.conftest import make_hw, make_workload
 

@@ -31,7 +31,8 @@ from closim.sweep import (
     resolve_point,
     run_sweep,
 )
-from closim.sweep.execute import Task, resolved_config, run_tasks
+from closim.sweep.execute import run_tasks
+from closim.sweep.resolve import Task, resolved_config
 from closim.sweep.store import Store
 from tests.test_sweep_spec import write_sweep
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import closim.sweep.execute
+import closim.sweep.resolve
 from closim.api import simulate
 from closim.config import load_hw, load_workload
 from closim.model.errors import ConfigError
@@ -124,11 +124,11 @@ def test_key_is_the_resolved_config_not_its_spelling(tmp_path: Path, monkeypatch
     assert key != point_key(hw, wl, "analytic", "inference")
     assert key != point_key(load_hw("scalesim-32x32", {"dram.latency_ns": 101}), wl, "analytic",
                             "training")  # fmt: skip
-    monkeypatch.setattr(closim.sweep.execute, "VERSION", "9.9.9")
+    monkeypatch.setattr(closim.sweep.resolve, "VERSION", "9.9.9")
     assert key != point_key(hw, wl, "analytic", "training")
     monkeypatch.undo()
     # other simulator code under the same version number is another key too
-    monkeypatch.setattr("closim.sweep.execute._source_digest", lambda: "0" * 16)
+    monkeypatch.setattr("closim.sweep.resolve._source_digest", lambda: "0" * 16)
     assert key != point_key(hw, wl, "analytic", "training")
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from closim.mapping.search import _fold_cycles_v, search
 from closim.mapping.systolic import fold_cycles, fold_latency, plan_gemm
 from closim.mapping.tiling import (
     ArraySpec,
@@ -16,9 +17,7 @@ from closim.mapping.tiling import (
     Operand,
     Tiling,
     _candidates,
-    _fold_cycles_v,
     feed_bytes,
-    search,
     tile_fold_plan,
     tile_sequence_cycles,
     walk,

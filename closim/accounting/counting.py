@@ -6,43 +6,50 @@ that what its components counted agrees.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from closim.accounting.stats import Stats
-from closim.trace import OpTotals, Trace
+from closim.trace import OpTotals, Trace, TraceRow
+
+#: What one row or one operation adds to its layer: (layer, vector ops, transfers, useful MACs,
+#: array MACs, compute cycles, vector cycles).
+_Counts = tuple[str, int, tuple, int, int, int, int]
 
 
 def count_rows(trace: Trace) -> dict[str, Stats]:
     """Per layer, the counts of its rows (cycles left at zero); from the operations' totals
     while the rows are deferred (equal to counting them), so no row need be built."""
-    if trace.closed_form is not None:
-        return _count_totals(trace.closed_form)
-    per_layer: dict[str, Stats] = {}
-    for r in trace.rows:
-        s = per_layer.get(r.layer)
-        if s is None:
-            s = per_layer[r.layer] = Stats()
-        s.vector_ops += r.vector_ops
-        for t in r.transfers:
-            s.add_transfer(*t)
-        if r.op == "compute":
-            s.macs += r.useful_macs
-            s.array_macs += r.macs
-            s.compute_cycles += r.compute_cycles
-        elif r.op == "vector":
-            s.vector_cycles += r.compute_cycles
-    return per_layer
+    closed = trace.closed_form
+    return _count(_of_totals(closed) if closed is not None else _of_rows(trace.rows))
 
 
-def _count_totals(totals: list[OpTotals]) -> dict[str, Stats]:
-    per_layer: dict[str, Stats] = {}
+def _of_rows(rows: list[TraceRow]) -> Iterator[_Counts]:
+    for r in rows:
+        compute = r.op == "compute"
+        yield (
+            r.layer, r.vector_ops, r.transfers, r.useful_macs if compute else 0,
+            r.macs if compute else 0, r.compute_cycles if compute else 0,
+            r.compute_cycles if r.op == "vector" else 0,
+        )  # fmt: skip
+
+
+def _of_totals(totals: list[OpTotals]) -> Iterator[_Counts]:
     for t in totals:
-        s = per_layer.get(t.layer)
+        yield (t.layer, t.vector_ops, t.transfers, t.useful_macs, t.macs, t.compute_cycles,
+               t.vector_cycles)  # fmt: skip
+
+
+def _count(items: Iterable[_Counts]) -> dict[str, Stats]:
+    per_layer: dict[str, Stats] = {}
+    for layer, vector_ops, moves, useful, macs, compute, vector in items:
+        s = per_layer.get(layer)
         if s is None:
-            s = per_layer[t.layer] = Stats()
-        s.vector_ops += t.vector_ops
-        for transfer in t.transfers:
-            s.add_transfer(*transfer)
-        s.macs += t.useful_macs
-        s.array_macs += t.macs
-        s.compute_cycles += t.compute_cycles
-        s.vector_cycles += t.vector_cycles
+            s = per_layer[layer] = Stats()
+        s.vector_ops += vector_ops
+        for t in moves:
+            s.add_transfer(*t)
+        s.macs += useful
+        s.array_macs += macs
+        s.compute_cycles += compute
+        s.vector_cycles += vector
     return per_layer

@@ -49,7 +49,8 @@ class Runner:
 
     def simulate(self, claim: Claim, run: Run, hw_file: Path | None) -> dict[str, Any]:
         """{totals, layers} of ``run`` (on ``hw_file`` when the claim repeats across hw)."""
-        from closim.sweep.execute import Task, point_key, resolved_config, run_task
+        from closim.sweep.execute import run_task
+        from closim.sweep.resolve import Task, point_key, resolved_config
         from closim.sweep.store import Record
 
         hw: Accelerator = load_hw(hw_file or run.hw, run.hw_set or None)

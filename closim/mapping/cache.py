@@ -14,7 +14,7 @@ from typing import Any
 
 from closim.cost.dram import latency_cycles
 from closim.lowering.program import Gemm
-from closim.mapping import tiling
+from closim.mapping import search, tiling
 from closim.mapping.tiling import ArraySpec, Budget, Operand
 from closim.model.hw import Accelerator
 
@@ -91,9 +91,9 @@ def choice_key(
 def clear_caches() -> None:
     """Forgets every memoized fold plan, tiling search and GEMM choice of this process."""
     tiling._fold_plan.cache_clear()
-    tiling.search.cache_clear()
-    tiling._scored.cache_clear()
-    tiling._base.cache_clear()
+    search.search.cache_clear()
+    search._scored.cache_clear()
+    search._base.cache_clear()
     CHOICES.clear()
     SCORES.clear()
     TOTALS.clear()

@@ -20,8 +20,9 @@ from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
 from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_totals
 from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.score import GemmScore, GemmTotals, gemm_totals, score_gemm
+from closim.mapping.search import search
 from closim.mapping.sparse import SparseGemm
-from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling, search
+from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
 from closim.trace import OpTotals, Trace

@@ -7,14 +7,8 @@ it stopped.
 ``export_results`` read the store back as a table. Nothing here prints.
 """
 
-from closim.sweep.execute import (
-    Resolver,
-    SweepOutcome,
-    point_key,
-    resolve_point,
-    run_sweep,
-    run_task,
-)
+from closim.sweep.execute import SweepOutcome, run_sweep, run_task
+from closim.sweep.resolve import Resolver, point_key, resolve_point
 from closim.sweep.spec import MAX_POINTS, Point, SweepConfig, SweepSpec, load_sweep
 from closim.sweep.store import export_results, load_results
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from closim.model.errors import ConfigError
-from closim.sweep.execute import Driver, Resolved, error_text, run_tasks, unresolved_outcome
+from closim.sweep.execute import Driver, run_tasks, unresolved_outcome
+from closim.sweep.resolve import Resolved, error_text
 
 _ATTEMPTS = 3  # submissions of one point to Dask before its failure to return is stored
 TARGET_TASK_S = 0.3  # seconds of work per task: Dask's per-task overhead is then a few percent

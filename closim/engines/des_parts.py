@@ -1,0 +1,158 @@
+"""The components the discrete-event engine (``closim.engines.des``) is built from: the DRAM
+bandwidth server, the SRAM's free bytes, the PE arrays, the records of what they did, and the
+in-order SRAM peak that sizes the buffer so the model cannot deadlock."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import simpy
+
+from closim.cost.dram import burst_bytes, dram_cycles_at, latency_cycles
+from closim.model.hw import Accelerator
+from closim.trace import Trace, TraceRow
+
+
+@dataclass
+class Interval:
+    """One busy or stall interval of a resource, in cycles."""
+
+    resource: str
+    kind: str  # busy | stall | transfer
+    start: int
+    end: int
+    group: int
+    layer: str
+
+
+@dataclass
+class DesResult:
+    """Cycles and what the components counted."""
+
+    cycles: int
+    group_end: dict[int, int]
+    macs: int = 0
+    read_bytes: dict[str, int] = field(default_factory=dict)  # per memory level it models
+    write_bytes: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+    intervals: list[Interval] = field(default_factory=list)
+
+
+class Dram:
+    """DRAM as one bandwidth server: transfers are served in the order they are issued, each at
+    the full bandwidth of all channels together (address interleaving spreads a transfer's bursts
+    over every channel, so the channels act as one wide pipe); counts bytes moved.
+
+    The server is a timeline (the cycle it is next free), not a SimPy resource: a transfer is
+    one timed event however many channels the DRAM has."""
+
+    def __init__(self, env: simpy.Environment, hw: Accelerator, record: list[Interval]) -> None:
+        self.env = env
+        self.bytes_per_cycle = hw.dram_bytes_per_cycle
+        self.burst = hw.dram.burst_bytes
+        self.latency = latency_cycles(hw)
+        self.free_at = 0
+        self.read_bytes = 0
+        self.write_bytes = 0
+        self.record = record
+
+    def cycles(self, nbytes: int) -> int:
+        """Cycles the DRAM is busy moving ``nbytes`` (whole bursts)."""
+        return dram_cycles_at(burst_bytes(nbytes, self.burst), self.bytes_per_cycle)
+
+    def issue(self, nbytes: int, write: bool, row: TraceRow) -> int:
+        """Queues a transfer of ``nbytes`` now; returns the cycles until it is done (a read
+        includes the latency). Bytes count when issued (the totals at the end are the same)."""
+        now = self.env.now
+        start = max(now, self.free_at)
+        self.free_at = end = start + self.cycles(nbytes)
+        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        if write:
+            self.write_bytes += nbytes
+            return end - now
+        self.read_bytes += nbytes
+        return end + self.latency - now
+
+    def transfer(self, nbytes: int, write: bool, row: TraceRow):
+        """Process: moves ``nbytes`` once the transfers issued before it are through. A read
+        then waits the latency (which holds no bandwidth: pipelined DRAM); a write is posted
+        (done once the DRAM has taken it), as memory controllers do."""
+        if nbytes == 0:
+            return
+        now = self.env.now
+        start = max(now, self.free_at)
+        self.free_at = end = start + self.cycles(nbytes)
+        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        done = end if write else end + self.latency
+        if done > now:
+            yield self.env.timeout(done - now)
+        if write:
+            self.write_bytes += nbytes
+        else:
+            self.read_bytes += nbytes
+
+
+class Sram:
+    """The global buffer's free bytes; counts bytes read and written. Only the DMA process
+    reserves space, so at most one reservation waits: space that is free is taken without an
+    event, and a release that makes room for the waiting one wakes it (first come, first
+    served, as a ``simpy.Container`` would)."""
+
+    def __init__(self, env: simpy.Environment, capacity_bytes: int) -> None:
+        self.env = env
+        self.capacity_bytes = max(1, capacity_bytes)
+        self.free = self.capacity_bytes
+        self.waiting: tuple[int, simpy.Event] | None = None
+        self.read_bytes = 0
+        self.write_bytes = 0
+
+    def reserve(self, nbytes: int) -> simpy.Event | None:
+        """Sets ``nbytes`` (clamped to the capacity) aside: None when done at once, else an
+        event that fires once the space is free."""
+        n = min(nbytes, self.capacity_bytes)
+        if self.waiting is None and self.free >= n:
+            self.free -= n
+            return None
+        event = self.env.event()
+        self.waiting = (n, event)
+        return event
+
+    def release(self, nbytes: int) -> None:
+        """Gives ``nbytes`` (as reserved) back."""
+        if not nbytes:
+            return
+        self.free += min(nbytes, self.capacity_bytes)
+        if self.waiting is not None and self.free >= self.waiting[0]:
+            n, event = self.waiting
+            self.waiting = None
+            self.free -= n
+            event.succeed()
+
+
+class PEArray:
+    """One systolic array (or the vector unit): one tile at a time; counts the MACs it runs."""
+
+    def __init__(self, env: simpy.Environment, name: str) -> None:
+        self.name = name
+        self.resource = simpy.Resource(env, capacity=1)
+        self.macs = 0
+
+
+def sequential_peak_hold_bytes(trace: Trace) -> dict[int, int]:
+    """Per group, the peak SRAM bytes its loads hold when the trace runs strictly in order: a
+    load holds its bytes from its issue until the last row that reads it is done."""
+    last_use: dict[int, int] = {}
+    for rid, row in enumerate(trace.rows):
+        for dep in row.depends_on:
+            last_use[dep] = rid
+    release_at: dict[int, int] = defaultdict(int)
+    held = 0
+    peak: dict[int, int] = defaultdict(int)
+    for rid, row in enumerate(trace.rows):
+        if row.op == "load":
+            held += row.sram_hold_bytes
+            peak[row.group] = max(peak[row.group], held)
+            release_at[last_use.get(rid, rid)] += row.sram_hold_bytes
+        held -= release_at.pop(rid, 0)
+    return peak

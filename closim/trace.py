@@ -75,6 +75,7 @@ class TraceRow:
     blocks_per_fold: int = 0
     compute_cycles: int = 0
     sram_hold_bytes: int = 0  # SRAM space the row's data occupies until its consumer is done
+    prefetch_steps: int = 1  # compute/vector rows: steps ahead the lane's loads may be issued
     depends_on: tuple[int, ...] = ()
     after_groups: tuple[int, ...] = ()
 
@@ -111,7 +112,7 @@ class OpTotals:
     of its compute rows; ``compute_cycles`` over its compute rows, ``vector_cycles`` over its
     vector rows; ``vector_ops`` of all rows (index decode included); ``analytic_cycles`` the
     pipeline formula's cycles and ``critical_compute_cycles`` its busiest array plus vector-unit
-    work (``closim.cost.pipeline.group_cycles`` of the rows)."""
+    work (``closim.cost.pipeline.group_cycles`` of the rows); ``after_groups`` as on its rows."""
 
     group: int
     layer: str
@@ -123,6 +124,7 @@ class OpTotals:
     vector_ops: int
     analytic_cycles: int
     critical_compute_cycles: int
+    after_groups: tuple[int, ...] = ()  # the operations that produce its inputs
 
 
 class Trace:
@@ -217,7 +219,10 @@ class Trace:
         trace = cls()
         records = frame.rename(columns={"pass": "pass_"}).to_dict("records")
         for rec in records:
-            values = {c: rec[c] for c in COLUMNS}
+            # a column a trace exported by an older closim lacks takes the row's default
+            values = {c: rec[c] for c in COLUMNS if c in rec}
+            if "prefetch_steps" in values:
+                values["prefetch_steps"] = int(values["prefetch_steps"])
             for key in ("depends_on", "after_groups"):
                 text = "" if pd.isna(values[key]) else str(values[key])
                 values[key] = tuple(int(x) for x in text.split())

@@ -7,6 +7,7 @@ import math
 from closim.model.hw import (
     Accelerator,
     Accumulator,
+    Dma,
     Dram,
     MappingOptions,
     PEArray,
@@ -33,6 +34,8 @@ def make_hw(
     shuffle: str = "free",
     widths: tuple[int, int, int, int, int] = (2, 2, 4, 2, 4),
     clock_mhz: float = 1000.0,
+    prefetch_depth: int = 1,
+    outstanding_requests: int | None = None,
 ) -> Accelerator:
     """A small accelerator; ``bandwidth_gb_per_s=math.inf`` means unlimited DRAM bandwidth."""
     return Accelerator(
@@ -53,6 +56,7 @@ def make_hw(
         vector_unit=VectorUnit(lanes=16, pj_per_op=0.5),
         static_power_mw=100.0,
         mapping=MappingOptions(block_packing=packing, transpose=transpose, shuffle=shuffle),
+        dma=Dma(prefetch_depth, outstanding_requests),
         accumulator=(
             None if accumulator_bytes is None else Accumulator(accumulator_bytes, 0.2, 0.3)
         ),

@@ -165,11 +165,11 @@ def test_back_pressure_a_full_sram_stalls_loads():
     assert stall > roomy_stall
 
 
-def test_lockstep_latency_is_why_des_beats_analytic_on_many_arrays():
-    # The analytic engine advances all arrays in lockstep steps and charges each step the read
-    # latency plus all arrays' loads; in the DES each array's next tile loads as soon as its own
-    # previous tile starts. With one array, or without latency, the two agree; with many arrays
-    # and a long latency the DES is faster (the cause of the large gaps on h100-like).
+def test_engines_agree_on_many_arrays_with_a_long_latency():
+    # In the DES each array's next tile loads as soon as its own previous tile starts, so one
+    # array's transfer overlaps another's latency; the analytic formula charges an array the
+    # latency plus its share of the step's traffic (it used to charge every lockstep step the
+    # latency plus all arrays' loads, and was up to 40% slower on h100-like).
     wl = make_workload([256, 256], ["dense"], batch=64, mode="inference")
 
     def gap(count: int, latency_ns: float) -> float:
@@ -182,4 +182,6 @@ def test_lockstep_latency_is_why_des_beats_analytic_on_many_arrays():
 
     assert abs(gap(1, 1000)) < 0.01
     assert abs(gap(16, 0)) < 0.01
-    assert gap(16, 1000) < -0.05
+    assert abs(gap(4, 1000)) < 0.10
+    assert abs(gap(16, 1000)) < 0.10
+    assert abs(gap(64, 2000)) < 0.10

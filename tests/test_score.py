@@ -4,6 +4,7 @@ row-level pipeline formula (``group_cycles``) and the mapping record."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from hypothesis import HealthCheck, given, settings
@@ -96,10 +97,11 @@ def _gemm_cases(hw, program, share: float, keep: int = 4):
     topology=st.sampled_from(TOPOLOGIES),
     batch=st.sampled_from([1, 5, 16]),
     share=st.sampled_from([1.0, 0.25, 0.0]),
+    ahead=st.sampled_from([1, 3]),
 )
 def test_score_equals_the_pipeline_formula_on_the_emitted_rows(
     rows, cols, count, dataflow, fold_model, sram_kib, bandwidth, latency_ns, widths, topology,
-    batch, share,
+    batch, share, ahead,
 ) -> None:  # fmt: skip
     hw = make_hw(rows=rows, cols=cols, count=count, dataflow=dataflow, fold_model=fold_model,
                  sram_bytes=sram_kib << 10, bandwidth_gb_per_s=bandwidth,
@@ -109,6 +111,7 @@ def test_score_equals_the_pipeline_formula_on_the_emitted_rows(
     checked = 0
     for arr, g, i, ops, sparse, options, _ in _gemm_cases(hw, program, share):
         for tiling in options:
+            tiling = dataclasses.replace(tiling, prefetch_steps=ahead)
             rows_ = Trace()
             record = emit_gemm(rows_, hw, arr, g, i, tiling, ops, sparse, ())
             cycles, _ = group_cycles(rows_.rows, hw)

@@ -8,6 +8,7 @@ from closim.config.workload_schema import WorkloadConfig
 from closim.model.hw import (
     Accelerator,
     Accumulator,
+    Dma,
     Dram,
     MappingOptions,
     PEArray,
@@ -73,6 +74,7 @@ def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, di
         accumulator=accumulator,
         sram=sram,
         dram=Dram(**cfg.dram.model_dump()),
+        dma=Dma(**cfg.dma.model_dump()),
         vector_unit=VectorUnit(lanes=lanes, pj_per_op=pj),
         static_power_mw=static,
         mapping=MappingOptions(**cfg.mapping.model_dump()),

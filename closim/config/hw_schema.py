@@ -131,6 +131,21 @@ class DramModel(Schema):
     )
 
 
+class DmaModel(Schema):
+    """The DMA engine between DRAM and the SRAM."""
+
+    prefetch_depth: PositiveInt = Field(
+        1,
+        description="lockstep steps a lane's loads may run ahead of its compute (1: double "
+        "buffering; more where the SRAM holds the extra buffers)",
+    )
+    outstanding_requests: PositiveInt | None = Field(
+        None,
+        description="DRAM bursts in flight at once; sustained bandwidth <= outstanding x "
+        "burst_bytes / latency (Little's law); null: enough to cover the latency",
+    )
+
+
 class VectorUnitModel(Schema):
     """The element-wise unit: optimizer updates, activations, shuffles that are not free."""
 
@@ -186,6 +201,7 @@ class HwConfig(Schema):
     accumulator: AccumulatorModel | None = Field(None, description="partial-sum buffer; null: none")
     sram: SramModel = Field(description="the global on-chip buffer")
     dram: DramModel = Field(description="off-chip memory")
+    dma: DmaModel = Field(default_factory=DmaModel, description="the DRAM <-> SRAM DMA engine")
     vector_unit: VectorUnitModel = Field(
         default_factory=VectorUnitModel, description="element-wise unit"
     )

@@ -54,12 +54,15 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
 
     Per array ``a`` the tiles form a pipeline over the operation's lockstep steps ``i``: loads of
     step ``i+1`` and stores of step ``i-1`` share the DRAM while step ``i`` computes, so
-    ``T_a = latency + L_0 + sum_i max(C_a,i, latency + L_i+1 + S_i-1) + S_last``, with ``L``,
-    ``S`` the DRAM cycles (whole bursts; index decode counted with its load) of a step's loads and
-    stores and ``C_a,i`` the array's compute in the step (double buffering exposes the read
-    latency of every step that loads). The operation takes ``max_a T_a``: never less
-    than its DRAM time or the busiest array's compute, and equal to the latter with unlimited
-    bandwidth.
+    ``T_a = latency + L_0 + sum_i max(C_a,i, D_i, (latency + D_i / p_i+1) / d) + S_last`` with
+    ``D_i = L_i+1 + S_i-1``: ``L``, ``S`` the DRAM cycles (whole bursts; index decode counted
+    with its load) of a step's loads and stores, ``C_a,i`` the array's compute in the step,
+    ``p`` the arrays that compute in a step (each issues its own loads, so one array's
+    transfer overlaps another's latency and an array waits the latency plus its share) and
+    ``d`` the steps the loads may run ahead (the rows' ``prefetch_steps``; with double
+    buffering, d = 1, every step that loads exposes the read latency; with d steps in flight
+    they share it). Divisions round up. The operation takes ``max_a T_a``: never less than its
+    DRAM time or the busiest array's compute, and equal to the latter with unlimited bandwidth.
     """
     burst = hw.dram.burst_bytes
     steps = _steps_from(rows, first_id)
@@ -93,8 +96,9 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
         if r.op == "load" and r.vector_ops:
             vector_c[i] += vector_cycles(r.vector_ops, hw)
     lanes = np.array(list(compute.values()), dtype=np.int64).reshape(len(compute), n)
+    ahead = max((r.prefetch_steps for r in rows if r.op in ("compute", "vector")), default=1)
     cycles = pipeline_cycles(hw, np.array(loads), np.array(stores[:n]), lanes,
-                             np.array(vector_c), any_dram)  # fmt: skip
+                             np.array(vector_c), any_dram, ahead)  # fmt: skip
     return cycles, (group_work(rows, hw) if compute else 0)
 
 
@@ -105,6 +109,7 @@ def pipeline_cycles(
     compute_cycles: np.ndarray,
     load_vector_cycles: np.ndarray | None = None,
     any_dram: bool | None = None,
+    prefetch_steps: int = 1,
 ) -> int:
     """Cycles of one operation from its lockstep steps (the formula of ``group_cycles``).
 
@@ -113,6 +118,7 @@ def pipeline_cycles(
     one row per lane (PE array, or the vector unit) with its compute in each of the ``n`` steps;
     ``load_vector_cycles``: vector-unit cycles (index decode) of each step's loads. The read
     latency counts when any byte moves (``any_dram``, default: any load or store bytes).
+    ``prefetch_steps``: how many steps ahead of the compute the loads may be issued.
     """
     load_c = _dram_cycles_v(load_bytes, hw)
     if load_vector_cycles is not None:
@@ -125,11 +131,19 @@ def pipeline_cycles(
         return int(lat + load_c.sum() + store_c.sum())
     n = compute_cycles.shape[1]
     # with two buffers a step's loads start when the previous step starts, so every step that
-    # loads waits out the read latency too
-    ahead = load_c + np.where(load_c > 0, lat, 0)
-    overlap = ahead[1 : n + 1].copy()
-    overlap[1:] += store_c[: n - 1]
-    per_lane = np.maximum(compute_cycles, overlap[None, :]).sum(axis=1)
+    # loads waits out the read latency too; with d steps in flight, d steps share one latency
+    # (in steady state d * period >= latency + transfer), while the transfer itself still
+    # holds the DRAM for its whole time.
+    # Lanes issue their loads independently: in the DRAM's queue one lane's transfer overlaps
+    # another's latency, so a lane waits the latency plus its own share of the step's traffic,
+    # while the bus carries all of it.
+    moved = load_c[1 : n + 1].copy()
+    moved[1:] += store_c[: n - 1]
+    lanes = np.maximum(1, np.count_nonzero(compute_cycles, axis=0))
+    lanes_next = np.append(lanes[1:], 1)  # the lanes that read step i+1's loads
+    waited = np.where(load_c[1 : n + 1] > 0, lat + -(-moved // lanes_next), 0)
+    waited = np.maximum(moved, -(-waited // prefetch_steps))
+    per_lane = np.maximum(compute_cycles, waited[None, :]).sum(axis=1)
     last_store = int(store_c[n - 1]) if n else 0
     return int(lat + load_c[0] + per_lane.max() + last_store)
 

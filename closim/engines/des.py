@@ -15,8 +15,9 @@ Time is integer PE-clock cycles. Components (in ``closim.engines.des_parts``):
 * :class:`PEArray`: one per array (its compute process runs one tile at a time) and one for the
   vector unit, a ``simpy.Resource(capacity=1)`` shared by vector passes and index decode.
 
-One DMA process issues the loads in trace order, each once its inputs exist, its lane's previous
-tile has started (double buffering: one tile loads while one computes) and the SRAM has room. Per
+One DMA process issues the loads in trace order, each once its inputs exist, the lane's tile
+``prefetch_steps`` before it has started (1, double buffering: one tile loads while one
+computes; a deeper DMA prefetches more steps) and the SRAM has room. Per
 array (and for the vector unit) a compute process runs the lane's tiles in trace order, each once
 its loads are in SRAM, and hands finished tiles to the lane's store unit, which writes their
 outputs back in order; a lane whose store queue holds ``STORE_QUEUE`` tiles stalls
@@ -32,7 +33,6 @@ components count what they do.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
@@ -107,15 +107,19 @@ class _Engine:
         self.store_queue: dict[int, deque[int]] = {lane: deque() for lane in self.lane_work}
         self.store_busy = dict.fromkeys(self.lane_work, False)
         self.store_slot: dict[int, simpy.Event] = {}
-        previous: dict[int, int] = {}
+        # a tile's loads may be issued once the lane's tile ``prefetch_steps`` before it has
+        # started (1: double buffering)
+        earlier: dict[int, int] = {}
         for work in self.lane_work.values():
-            for before, after in itertools.pairwise(work):
-                previous[after] = before
+            for pos, rid in enumerate(work):
+                ahead = self.rows[rid].prefetch_steps
+                if pos >= ahead:
+                    earlier[rid] = work[pos - ahead]
         self.gate: dict[int, int] = {}
         for rid in self.loads:
             readers = [d for d in self.dependents[rid] if self.rows[d].op in ("compute", "vector")]
-            if readers and min(readers) in previous:
-                self.gate[rid] = previous[min(readers)]
+            if readers and min(readers) in earlier:
+                self.gate[rid] = earlier[min(readers)]
 
     def _finish(self, rid: int) -> None:
         group = self.rows[rid].group

@@ -4,12 +4,13 @@ in-order SRAM peak that sizes the buffer so the model cannot deadlock."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import simpy
 
-from closim.cost.dram import burst_bytes, dram_cycles_at, latency_cycles
+from closim.cost.dram import burst_bytes, latency_cycles
 from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow
 
@@ -52,21 +53,29 @@ class Dram:
         self.bytes_per_cycle = hw.dram_bytes_per_cycle
         self.burst = hw.dram.burst_bytes
         self.latency = latency_cycles(hw)
-        self.free_at = 0
+        self.free_at = 0.0  # the cycle the bandwidth is next free, fractions kept
         self.read_bytes = 0
         self.write_bytes = 0
         self.record = record
 
-    def cycles(self, nbytes: int) -> int:
-        """Cycles the DRAM is busy moving ``nbytes`` (whole bursts)."""
-        return dram_cycles_at(burst_bytes(nbytes, self.burst), self.bytes_per_cycle)
+    def _serve(self, nbytes: int) -> tuple[int, int]:
+        """Books the bandwidth for ``nbytes`` (whole bursts) after what is queued: (start, end)
+        in whole cycles. The server keeps its free time in fractions of a cycle, so that many
+        small transfers cost their bytes, not one rounded-up cycle each."""
+        now = self.env.now
+        start = max(float(now), self.free_at)
+        if nbytes and not math.isinf(self.bytes_per_cycle):
+            self.free_at = start + burst_bytes(nbytes, self.burst) / self.bytes_per_cycle
+        else:
+            self.free_at = start
+        # 1e-9: a sum of fractions that lands on a whole cycle stays on it
+        return max(now, math.ceil(start - 1e-9)), max(now, math.ceil(self.free_at - 1e-9))
 
     def issue(self, nbytes: int, write: bool, row: TraceRow) -> int:
         """Queues a transfer of ``nbytes`` now; returns the cycles until it is done (a read
         includes the latency). Bytes count when issued (the totals at the end are the same)."""
         now = self.env.now
-        start = max(now, self.free_at)
-        self.free_at = end = start + self.cycles(nbytes)
+        start, end = self._serve(nbytes)
         self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
         if write:
             self.write_bytes += nbytes
@@ -81,8 +90,7 @@ class Dram:
         if nbytes == 0:
             return
         now = self.env.now
-        start = max(now, self.free_at)
-        self.free_at = end = start + self.cycles(nbytes)
+        start, end = self._serve(nbytes)
         self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
         done = end if write else end + self.latency
         if done > now:

@@ -79,6 +79,7 @@ class LoadPlanner:
     logical: object  # (b, m, k, n) ranges of the oriented GEMM -> logical ranges
     pinned: dict[str, bool]
     fills: dict[str, bool]
+    ahead: int = 1  # steps the loads may run ahead of the compute (the tiling's prefetch_steps)
     loaded_once: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     previous_step: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     this_step: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
@@ -187,7 +188,7 @@ def emit_gemm(
     planner = LoadPlanner(
         trace, g, group, sparse, after, logical,
         pinned={x.tensor: tiling.pin_a, y.tensor: tiling.pin_b},
-        fills={ops.a.tensor: ops.a_fill, ops.b.tensor: ops.b_fill},
+        fills={ops.a.tensor: ops.a_fill, ops.b.tensor: ops.b_fill}, ahead=tiling.prefetch_steps,
     )  # fmt: skip
     first_row = len(trace.rows)
     per_array: dict[int, list[tuple[int, FoldPlan]]] = {}
@@ -232,7 +233,7 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
             transfers=tile_transfers(arr, tile, x, y, c, psum_w, has_acc),
             macs=bt * mt * kt * nt, useful_macs=sparse.useful(bt * mt * kt * nt),
             folds=fp.folds, blocks_per_fold=fp.blocks_per_fold,
-            sram_hold_bytes=0 if has_acc else out * psum_w,
+            sram_hold_bytes=0 if has_acc else out * psum_w, prefetch_steps=planner.ahead,
             depends_on=tuple(deps), after_groups=after,
         )
     )  # fmt: skip

@@ -11,6 +11,7 @@ layer, dense baselines included.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.score import GemmScore, GemmTotals, gemm_totals, score_gemm
 from closim.mapping.search import search
 from closim.mapping.sparse import SparseGemm
-from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling
+from closim.mapping.tiling import ArraySpec, Budget, GemmShape, Operand, Tiling, prefetch_steps
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
 from closim.trace import OpTotals, Trace
@@ -159,7 +160,7 @@ def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPla
         after = tuple(sorted({last_writer[t] for t in reads if t in last_writer}))
         if isinstance(op, Gemm):
             assert isinstance(decision, GemmPlan)
-            _account_gemm(trace, arr, op, i, decision)
+            _account_gemm(trace, arr, op, i, decision, after)
             trace.defer(functools.partial(
                 emit_gemm, hw=hw, arr=arr, g=op, group=i, tiling=decision.tiling,
                 ops=decision.operands, sparse=decision.sparse, after=after, record=False,
@@ -174,6 +175,7 @@ def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPla
                 group=i, layer=op.layer, transfers=moves, macs=0, useful_macs=0,
                 compute_cycles=0, vector_cycles=vector_cycles, vector_ops=op.ops,
                 analytic_cycles=plan.op_cycles[i], critical_compute_cycles=vector_cycles,
+                after_groups=after,
             ))  # fmt: skip
             trace.defer(functools.partial(
                 emit_vector, program=program, hw=hw, op=op, i=i, res=residency, after=after,
@@ -186,7 +188,9 @@ def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPla
     return trace
 
 
-def _account_gemm(trace: Trace, arr: ArraySpec, g: Gemm, i: int, plan: GemmPlan) -> None:
+def _account_gemm(
+    trace: Trace, arr: ArraySpec, g: Gemm, i: int, plan: GemmPlan, after: tuple[int, ...]
+) -> None:
     """Appends a planned GEMM's totals and mapping record to ``trace``."""
     t, score = plan.totals, plan.score
     trace.totals.append(OpTotals(
@@ -194,6 +198,7 @@ def _account_gemm(trace: Trace, arr: ArraySpec, g: Gemm, i: int, plan: GemmPlan)
         compute_cycles=t.compute_cycles, vector_cycles=0, vector_ops=t.vector_ops,
         analytic_cycles=score.cycles,
         critical_compute_cycles=score.busiest_array_cycles + t.decode_cycles,
+        after_groups=after,
     ))  # fmt: skip
     moved: dict[tuple[str, str], int] = {}
     for level, direction, _, nbytes in t.transfers:
@@ -277,6 +282,10 @@ def choose_tiling(
     if not options:
         CHOICES.put(key, (None,))
         return None
+    depth = hw.dma.prefetch_depth
+    if depth > 1:  # how far each candidate's loads may run ahead depends on the budget
+        options = [dataclasses.replace(t, prefetch_steps=prefetch_steps(
+            depth, budget.sram_bytes, t.footprint_bytes)) for t in options]  # fmt: skip
     options.sort(key=lambda t: t.rank)
     # the estimate's favourite is always scored, runners-up unless their tile arrays are huge
     options = options[:1] + [t for t in options[1:] if _tile_count(g, t) <= EXACT_RANKING_TILES]

@@ -185,7 +185,8 @@ def score_gemm(
     if written is not None:
         dram_bytes += int(written.sum())
         np.add.at(stores, w.wave * tk + tk - 1, _bursts(written, burst))
-    cycles = pipeline_cycles(hw, loads, stores, compute, decode)
+    cycles = pipeline_cycles(hw, loads, stores, compute, decode,
+                             prefetch_steps=tiling.prefetch_steps)  # fmt: skip
     return GemmScore(cycles, busiest, len(w.wave) * tk, dram_bytes)
 
 

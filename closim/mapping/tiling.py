@@ -80,6 +80,9 @@ class Tiling:
     est_dram_bytes: int
     est_sram_read_bytes: int
     est_busiest_cycles: int
+    # lockstep steps the loads may run ahead of the compute: set by the mapper once the budget
+    # is known (``prefetch_steps``), 1 (double buffering) as the search returns it
+    prefetch_steps: int = 1
 
     @property
     def rank(self) -> tuple[int, int, int, int]:
@@ -94,6 +97,16 @@ class Tiling:
 
 def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def prefetch_steps(depth: int, budget_bytes: int, footprint_bytes: int) -> int:
+    """Steps ahead a tiling's loads may run with a DMA of prefetch ``depth``: as many as the
+    budget holds buffer sets (half the double-buffered footprint each) beyond the one that
+    computes, at least 1 (double buffering) and at most ``depth``."""
+    if depth <= 1 or footprint_bytes <= 0:
+        return 1
+    one_set = max(1, footprint_bytes // 2)
+    return max(1, min(depth, budget_bytes // one_set - 1))
 
 
 def _candidates(full: int, granule: int, limit: int = 6) -> list[int]:

@@ -106,6 +106,20 @@ class Dram:
 
 
 @dataclass(frozen=True)
+class Dma:
+    """The engine that moves tiles between DRAM and the SRAM.
+
+    ``prefetch_depth``: lockstep steps a lane's loads may run ahead of its compute (1: double
+    buffering, one tile loads while one computes; more where the SRAM holds the extra buffers).
+    ``outstanding_requests``: DRAM bursts in flight at once; by Little's law the sustained
+    bandwidth is at most ``outstanding_requests x burst_bytes / latency`` (None: enough to
+    cover the latency at full bandwidth)."""
+
+    prefetch_depth: int = 1
+    outstanding_requests: int | None = None
+
+
+@dataclass(frozen=True)
 class VectorUnit:
     """Element-wise unit: optimizer updates, activations, shuffles that are not free, decode."""
 
@@ -166,6 +180,7 @@ class Accelerator:
     source: str = ""
     derived: tuple[str, ...] = ()
     extra_levels: tuple[MemoryLevel, ...] = ()
+    dma: Dma = Dma()
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -200,9 +215,21 @@ class Accelerator:
         return self.pe_array.pes * self.pe_array.count
 
     @property
-    def dram_bytes_per_cycle(self) -> float:
-        """DRAM bandwidth in bytes per clock cycle of the arrays."""
+    def dram_peak_bytes_per_cycle(self) -> float:
+        """DRAM peak bandwidth in bytes per clock cycle of the arrays."""
         return self.dram.bandwidth_gb_per_s * 1e9 / (self.clock_mhz * 1e6)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth the DMA sustains, in bytes per clock cycle of the arrays: the peak,
+        or less when too few requests are in flight to cover the latency (Little's law:
+        ``outstanding_requests x burst_bytes / latency``). Every timing model uses this."""
+        peak = self.dram_peak_bytes_per_cycle
+        requests = self.dma.outstanding_requests
+        latency = self.dram_latency_cycles
+        if requests is None or latency <= 0:
+            return peak
+        return min(peak, requests * self.dram.burst_bytes / latency)
 
     @property
     def dram_latency_cycles(self) -> float:

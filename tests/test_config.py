@@ -355,13 +355,22 @@ def test_derived_values_follow_the_config(tmp_path: Path):
     assert hw.sram.read_pj_per_byte == pytest.approx(1.25)
     assert hw.sram.write_pj_per_byte == pytest.approx(1.25 * defaults.SRAM_WRITE_OVER_READ)
     assert hw.vector_unit.lanes == 32 and hw.vector_unit.pj_per_op == pytest.approx(4.6)
-    assert hw.static_power_mw == pytest.approx(0.02 * 1024 + 0.02 * 8)
+    # leakage (docs/references.md §20.1): Aladdin's 40 nm int8 multiplier 0.08 x (8/32)^2 plus
+    # 32-bit adder 0.0024 mW per PE, from 40 nm (log-log between 32 nm 0.66 and 45 nm 1.0) to
+    # 45 nm; plus 0.02 mW per KiB
+    k40 = 0.66 * (40 / 32) ** (math.log(1 / 0.66) / math.log(45 / 32))
+    pe_mw = (0.08 / 16 + 0.0024) / k40
+    assert hw.static_power_mw == pytest.approx(pe_mw * 1024 + 0.02 * 8)
+    # clock: 56 register bits x Eyeriss's 0.39 x 278 mW / (168 x 200 MHz) / 576 bits, 65 -> 45 nm
+    per_bit_pj = 0.39 * 278e-3 / (168 * 200e6) / 576 * 1e12
+    assert hw.power.clock_pj_per_pe_cycle == pytest.approx(56 * per_bit_pj / 1.24)
     assert set(hw.derived) == {
         "sram.read_pj_per_byte",
         "sram.write_pj_per_byte",
         "vector_unit.lanes",
         "vector_unit.pj_per_op",
         "static_power_mw",
+        "power.clock_pj_per_pe_cycle",
     }
     bigger = load_hw(hw_file, {"sram.capacity_bytes": 4 * 8192, "pe_array.count": 2})
     assert bigger.sram.read_pj_per_byte == pytest.approx(2 * hw.sram.read_pj_per_byte)

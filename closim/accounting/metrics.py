@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from closim.accounting.energy import average_power_w
 from closim.accounting.stats import STANDARD_LEVELS, Stats
 from closim.model.hw import Accelerator
 
@@ -30,19 +31,23 @@ def metrics(
     footprint: int,
 ) -> dict[str, Any]:
     """The metrics of one layer or of the step (cycles, seconds, MACs, utilization, energy in pJ,
-    bytes per memory level, footprint in bytes)."""
+    average and idle power in W, bytes per memory level, footprint in bytes)."""
     pes = hw.total_pes
+    seconds = hw.seconds(stats.cycles)
+    total_pj = sum(energy.values())
     return {
         "cycles": stats.cycles,
         "compute_cycles": stats.compute_cycles,
         "critical_compute_cycles": stats.critical_compute_cycles,
-        "seconds": hw.seconds(stats.cycles),
+        "seconds": seconds,
         "macs": stats.macs,
         "array_macs": stats.array_macs,
         "pe_utilization": stats.macs / (stats.cycles * pes) if stats.cycles else 0.0,
         "stall_cycles": stats.stall_cycles,
-        "energy_pj": sum(energy.values()),
+        "energy_pj": total_pj,
         "energy_breakdown_pj": dict(energy),
+        "average_power_w": average_power_w(total_pj, seconds),
+        "idle_power_w": hw.static_power_mw * 1e-3,
         **_level_bytes(stats),
         "vector_ops": stats.vector_ops,
         "peak_sram_bytes": stats.peak_sram_bytes,

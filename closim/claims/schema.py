@@ -21,7 +21,8 @@ from closim.model.errors import ConfigError
 
 SCALAR_METRICS = (
     "cycles", "compute_cycles", "critical_compute_cycles", "seconds", "macs", "array_macs",
-    "pe_utilization", "stall_cycles", "energy_pj", "dram_read_bytes", "dram_write_bytes",
+    "pe_utilization", "stall_cycles", "energy_pj", "average_power_w", "idle_power_w",
+    "dram_read_bytes", "dram_write_bytes",
     "sram_read_bytes", "sram_write_bytes", "accumulator_read_bytes", "accumulator_write_bytes",
     "vector_ops", "peak_sram_bytes", "weight_bytes", "index_bytes", "footprint_bytes",
 )  # fmt: skip

@@ -12,6 +12,7 @@ from closim.model.hw import (
     Dram,
     MappingOptions,
     PEArray,
+    Power,
     Sram,
     SramPartitions,
     VectorUnit,
@@ -58,9 +59,23 @@ def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, di
     if pj is None:
         pj, notes["vector_unit.pj_per_op"] = defaults.vector_pj_per_op(cfg.node_nm)
 
+    w = cfg.widths
     static = cfg.static_power_mw
     if static is None:
-        static, notes["static_power_mw"] = defaults.static_power(total_pes, on_chip)
+        static, notes["static_power_mw"] = defaults.static_power(
+            total_pes, on_chip, max(w.weights_bytes, w.activations_bytes), w.partial_sums_bytes,
+            cfg.node_nm,
+        )  # fmt: skip
+    clock = cfg.power.clock_pj_per_pe_cycle
+    if clock is None:
+        clock, notes["power.clock_pj_per_pe_cycle"] = defaults.clock_pj_per_pe_cycle(
+            w.weights_bytes, w.activations_bytes, w.partial_sums_bytes, cfg.node_nm
+        )
+    d = cfg.dram
+    dram_pj = d.pj_per_bit
+    if dram_pj is None:
+        assert d.technology is not None  # the schema requires one of the two
+        dram_pj, notes["dram.pj_per_bit"] = defaults.dram_pj_per_bit(d.technology)
 
     hw = Accelerator(
         name=cfg.name or default_name,
@@ -73,11 +88,12 @@ def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, di
         pe_array=PEArray(**pe.model_dump()),
         accumulator=accumulator,
         sram=sram,
-        dram=Dram(**cfg.dram.model_dump()),
+        dram=Dram(**(d.model_dump() | {"pj_per_bit": dram_pj})),
         dma=Dma(**cfg.dma.model_dump()),
         vector_unit=VectorUnit(lanes=lanes, pj_per_op=pj),
         static_power_mw=static,
         mapping=MappingOptions(**cfg.mapping.model_dump()),
+        power=Power(clock_pj_per_pe_cycle=clock, noc_pj_per_byte=cfg.power.noc_pj_per_byte),
         derived=tuple(notes),
     )
     return hw, notes

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from closim.config.errors import CrossKeyError
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
-from closim.model.hw import Dataflow, FoldModel, ShuffleMode
+from closim.model.hw import Dataflow, DramTechnology, FoldModel, ShuffleMode
 
 
 class WidthsModel(Schema):
@@ -41,6 +41,11 @@ class PEArrayModel(Schema):
         1,
         description="each array can run as split x split independent sub-arrays of "
         "(rows/split) x (cols/split) PEs; 1 = one monolithic array",
+    )
+    local_pj_per_mac: NonNegativeFloat = Field(
+        0.0,
+        description="energy in pJ of the PE-local register files or scratchpads one MAC reads "
+        "and writes, on top of mac_pj (0: operands sit in the registers mac_pj covers)",
     )
 
     @model_validator(mode="after")
@@ -125,10 +130,32 @@ class DramModel(Schema):
     )
     channels: PositiveInt = Field(1, description="independent channels sharing the bandwidth")
     burst_bytes: PositiveInt = Field(64, description="bytes per burst: the transfer granule")
-    pj_per_bit: NonNegativeFloat = Field(description="device energy per bit moved in pJ")
+    technology: DramTechnology | None = Field(
+        None,
+        description="DRAM kind (ddr3, ddr4, lpddr4, lpddr5, gddr5, hbm2, hbm2e, hbm3): gives "
+        "pj_per_bit its whole-path figure when pj_per_bit is null; null: pj_per_bit is required",
+    )
+    pj_per_bit: NonNegativeFloat | None = Field(
+        None,
+        description="energy per bit moved in pJ (device and I/O); null: the whole-path figure of "
+        "technology",
+    )
     controller_pj_per_bit: NonNegativeFloat = Field(
         0.0, description="memory-controller and PHY energy per bit in pJ, on top of pj_per_bit"
     )
+
+    @model_validator(mode="after")
+    def _energy_known(self) -> DramModel:
+        if self.pj_per_bit is None and self.technology is None:
+            raise CrossKeyError(
+                [
+                    ("pj_per_bit", "required when technology is not given: energy per bit moved "
+                     "in pJ (got nothing)"),
+                    ("technology", "required when pj_per_bit is not given: the DRAM kind "
+                     "(got nothing)"),
+                ]
+            )  # fmt: skip
+        return self
 
 
 class DmaModel(Schema):
@@ -182,6 +209,22 @@ class MappingModel(Schema):
     )
 
 
+class PowerModel(Schema):
+    """Energy beyond the datapath and memories: clock tree and control, on-chip network."""
+
+    clock_pj_per_pe_cycle: NonNegativeFloat | None = Field(
+        None,
+        description="clock tree and control energy in pJ per PE per cycle its array computes "
+        "(0 where the clock is never gated: then it is part of static_power_mw); null: derived "
+        "from the PE's register bits and Eyeriss's clock network, scaled to node_nm",
+    )
+    noc_pj_per_byte: NonNegativeFloat = Field(
+        0.0,
+        description="on-chip network energy in pJ per byte read from or written to the sram "
+        "(0: no network priced)",
+    )
+
+
 class HwConfig(Schema):
     """A hardware config file."""
 
@@ -206,6 +249,12 @@ class HwConfig(Schema):
         default_factory=VectorUnitModel, description="element-wise unit"
     )
     static_power_mw: NonNegativeFloat | None = Field(
-        None, description="static (leakage) power in mW; null: scaled with PEs and SRAM bytes"
+        None,
+        description="idle (static) power in mW, drawn over every simulated cycle: leakage, "
+        "ungated clocks, DRAM standby, I/O (a published idle figure where there is one); null: "
+        "leakage of the PEs and on-chip buffers only",
+    )
+    power: PowerModel = Field(
+        default_factory=PowerModel, description="clock tree, control and on-chip network energy"
     )
     mapping: MappingModel = Field(default_factory=MappingModel, description="mapper options")

@@ -22,9 +22,15 @@ FoldModel = Literal["scalesim", "pipelined"]
 ShuffleMode = Literal["free", "sram_pass"]
 """How a permutation between two stages executes (docs/architecture.md §4)."""
 
+DramTechnology = Literal["ddr3", "ddr4", "lpddr4", "lpddr5", "gddr5", "hbm2", "hbm2e", "hbm3"]
+"""DRAM kinds with a whole-path energy per bit in ``closim.config.defaults.DRAM_PJ_PER_BIT``."""
+
 DATAFLOWS: tuple[Dataflow, ...] = ("ws", "os", "is")
 FOLD_MODELS: tuple[FoldModel, ...] = ("scalesim", "pipelined")
 SHUFFLE_MODES: tuple[ShuffleMode, ...] = ("free", "sram_pass")
+DRAM_TECHNOLOGIES: tuple[DramTechnology, ...] = (
+    "ddr3", "ddr4", "lpddr4", "lpddr5", "gddr5", "hbm2", "hbm2e", "hbm3",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,9 @@ class PEArray:
     """``count`` identical systolic arrays of ``rows x cols`` MAC units.
 
     ``split`` > 1: each array can also run as ``split x split`` independent sub-arrays of
-    ``(rows/split) x (cols/split)`` PEs, each with its own blocks.
+    ``(rows/split) x (cols/split)`` PEs, each with its own blocks. ``local_pj_per_mac``: energy of
+    the PE-local operand storage (register files, scratchpads) one MAC reads and writes, in pJ,
+    on top of ``mac_pj`` (0 where the operands sit in the pipeline registers ``mac_pj`` covers).
     """
 
     rows: int
@@ -52,6 +60,7 @@ class PEArray:
     dataflow: Dataflow
     mac_pj: float
     split: int = 1
+    local_pj_per_mac: float = 0.0
 
     @property
     def pes(self) -> int:
@@ -90,7 +99,9 @@ class Sram:
 
 @dataclass(frozen=True)
 class Dram:
-    """Off-chip memory. GB/s are 1e9 bytes/s; latency delays a transfer, holds no channel."""
+    """Off-chip memory. GB/s are 1e9 bytes/s; latency delays a transfer, holds no channel.
+    ``pj_per_bit``: energy per bit moved (given, or the whole-path figure of ``technology``);
+    ``technology``: the DRAM kind, None where the config gives only ``pj_per_bit``."""
 
     bandwidth_gb_per_s: float
     latency_ns: float
@@ -98,6 +109,7 @@ class Dram:
     burst_bytes: int
     pj_per_bit: float
     controller_pj_per_bit: float = 0.0
+    technology: DramTechnology | None = None
 
     @property
     def total_pj_per_bit(self) -> float:
@@ -117,6 +129,19 @@ class Dma:
 
     prefetch_depth: int = 1
     outstanding_requests: int | None = None
+
+
+@dataclass(frozen=True)
+class Power:
+    """Energy beyond the datapath, memories and idle power.
+
+    ``clock_pj_per_pe_cycle``: clock tree and control energy per PE of an array per cycle the
+    array computes, in pJ (gated off while it idles; an ungated clock belongs to the idle
+    power). ``noc_pj_per_byte``: on-chip network energy per byte read from or written to the
+    SRAM, in pJ (0: no network priced)."""
+
+    clock_pj_per_pe_cycle: float = 0.0
+    noc_pj_per_byte: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +187,8 @@ class MemoryLevel:
 @dataclass(frozen=True)
 class Accelerator:
     """One modeled accelerator. ``derived`` lists the dotted paths (``sram.read_pj_per_byte``...)
-    whose values closim derived because the config left them out."""
+    whose values closim derived because the config left them out. ``static_power_mw`` is the
+    idle power: what the chip draws while powered, priced over every simulated cycle."""
 
     name: str
     clock_mhz: float
@@ -181,6 +207,7 @@ class Accelerator:
     derived: tuple[str, ...] = ()
     extra_levels: tuple[MemoryLevel, ...] = ()
     dma: Dma = Dma()
+    power: Power = Power()
 
     @property
     def levels(self) -> tuple[MemoryLevel, ...]:
@@ -235,6 +262,11 @@ class Accelerator:
     def dram_latency_cycles(self) -> float:
         """DRAM latency in clock cycles."""
         return self.dram.latency_ns * self.clock_mhz / 1e3
+
+    @property
+    def clock_pj_per_array_cycle(self) -> float:
+        """Clock tree and control energy of one array computing for one cycle, in pJ."""
+        return self.power.clock_pj_per_pe_cycle * self.pe_array.pes
 
     @property
     def static_pj_per_cycle(self) -> float:

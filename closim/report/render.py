@@ -120,6 +120,7 @@ _RUN_COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("macs", "MACs", _si),
     ("pe_utilization", "PE util.", lambda v: f"{v:.1%}"),
     ("energy_pj", "energy (uJ)", lambda v: f"{v / 1e6:,.2f}"),
+    ("average_power_w", "power (W)", lambda v: f"{v:,.3g}"),
     ("dram_read_bytes", "DRAM read", _bytes),
     ("dram_write_bytes", "DRAM write", _bytes),
     ("sram_read_bytes", "SRAM read", _bytes),
@@ -150,7 +151,12 @@ def render_run(data: dict[str, Any]) -> str:
     breakdown = data["totals"]["energy_breakdown_pj"]
     total = sum(breakdown.values()) or 1.0
     energy = ", ".join(f"{k} {v / total:.0%}" for k, v in breakdown.items())
-    return table_text(table, width=220) + f"energy breakdown: {energy}\n"
+    t = data["totals"]
+    power = (
+        f"power: {t['average_power_w']:,.3g} W average over the step, "
+        f"{t['idle_power_w']:,.3g} W idle (static)"
+    )
+    return table_text(table, width=230) + f"energy breakdown: {energy}\n{power}\n"
 
 
 _COMPARE_ROWS: tuple[tuple[str, Any], ...] = (

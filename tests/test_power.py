@@ -1,0 +1,226 @@
+"""Power: idle power over time, clock tree and control per busy array-cycle, PE-local storage,
+the on-chip network, DRAM energy by technology, average power in the run output, published
+busy and idle figures (docs/references.md §19, §20), and config errors on the new keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from closim.accounting.energy import energy_breakdown_pj
+from closim.accounting.stats import Stats
+from closim.api import simulate
+from closim.config import defaults, load_hw, load_workload
+from closim.model.errors import ConfigError
+from closim.model.hw import Power
+from closim.report.render import render_run
+from tests.conftest import make_hw, make_workload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL_HW = """\
+clock_mhz: 1000
+node_nm: 45
+fold_model: scalesim
+widths: {weights_bytes: 1, activations_bytes: 1, partial_sums_bytes: 4,
+         gradients_bytes: 2, optimizer_bytes: 4}
+pe_array: {rows: 32, cols: 32, dataflow: ws, mac_pj: 0.3}
+sram: {capacity_bytes: 8192, bytes_per_cycle: 8}
+dram: {bandwidth_gb_per_s: 10, latency_ns: 100, technology: ddr4}
+"""
+
+
+def _hw_file(tmp_path: Path, text: str = MINIMAL_HW) -> Path:
+    path = tmp_path / "hw.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _gemm(m: int, k: int, n: int):
+    return load_workload(
+        "gemm", {"batch": m, "layers.gemm.in_features": k, "layers.gemm.out_features": n}
+    )
+
+
+# --- DRAM energy by technology --------------------------------------------------------------------
+
+
+def test_technology_gives_pj_per_bit_when_null_and_explicit_values_win(tmp_path: Path) -> None:
+    hw_file = _hw_file(tmp_path)
+    by_tech = load_hw(hw_file)
+    # DDR4 = DDR3's 30 pJ/bit x (1.2 V / 1.5 V)^2 = 19.2 (docs/references.md §20.3)
+    assert by_tech.dram.pj_per_bit == pytest.approx(30 * (1.2 / 1.5) ** 2)
+    assert by_tech.dram.technology == "ddr4" and "dram.pj_per_bit" in by_tech.derived
+    assert load_hw(hw_file, {"dram.technology": "hbm2"}).dram.pj_per_bit == 3.9
+    given = load_hw(hw_file, {"dram.pj_per_bit": 11.5})
+    assert given.dram.pj_per_bit == 11.5 and "dram.pj_per_bit" not in given.derived
+    # the DRAM level prices bytes at 8 x (pj_per_bit + controller)
+    assert given.level("dram").read_pj_per_byte == pytest.approx(8 * 11.5)
+
+
+def test_ddr3_is_the_midpoint_of_horowitz_range() -> None:
+    # Horowitz ISSCC 2014: a 64-bit DRAM read is 1.3-2.6 nJ (docs/references.md §1.2)
+    low, high = 1300 / 64, 2600 / 64
+    assert defaults.DRAM_PJ_PER_BIT["ddr3"][0] == pytest.approx((low + high) / 2, abs=0.5)
+    assert load_hw("tpu-v1").dram.pj_per_bit == defaults.DRAM_PJ_PER_BIT["ddr3"][0]
+    assert set(defaults.DRAM_PJ_PER_BIT) == {
+        "ddr3", "ddr4", "lpddr4", "lpddr5", "gddr5", "hbm2", "hbm2e", "hbm3",
+    }  # fmt: skip
+
+
+# --- idle power, clock tree, PE-local storage, network --------------------------------------------
+
+
+def test_idle_power_times_seconds_is_the_static_energy() -> None:
+    hw = make_hw(clock_mhz=500.0)  # static_power_mw=100
+    result = simulate(hw, make_workload([64, 64], ["dense"], mode="inference"), engine="analytic")
+    seconds = result.totals.cycles / 500e6
+    assert result.energy_pj["static"] == pytest.approx(100e-3 * seconds * 1e12)
+    totals = result.to_dict()["totals"]
+    assert totals["idle_power_w"] == pytest.approx(0.1)
+    assert totals["average_power_w"] == pytest.approx(totals["energy_pj"] * 1e-12 / seconds)
+    # with nothing but idle power priced, the average power is the idle power
+    idle_only = dataclasses.replace(
+        hw,
+        pe_array=dataclasses.replace(hw.pe_array, mac_pj=0.0),
+        sram=dataclasses.replace(hw.sram, read_pj_per_byte=0.0, write_pj_per_byte=0.0),
+        dram=dataclasses.replace(hw.dram, pj_per_bit=0.0),
+    )
+    again = simulate(idle_only, make_workload([64, 64], ["dense"], mode="inference"))
+    assert again.to_dict()["totals"]["average_power_w"] == pytest.approx(0.1)
+
+
+def test_clock_energy_is_busy_array_cycles_times_pes_by_hand() -> None:
+    hw = dataclasses.replace(make_hw(rows=8, cols=4, count=3), power=Power(0.25, 0.0))
+    stats = Stats(cycles=10_000, compute_cycles=600)
+    assert energy_breakdown_pj(stats, hw)["clock"] == pytest.approx(600 * 8 * 4 * 0.25)
+    twice = Stats(cycles=10_000, compute_cycles=1200)
+    assert energy_breakdown_pj(twice, hw)["clock"] == pytest.approx(1200 * 32 * 0.25)
+    # idle cycles (cycles without compute) add idle power, never clock energy
+    longer = Stats(cycles=20_000, compute_cycles=600)
+    assert energy_breakdown_pj(longer, hw)["clock"] == pytest.approx(600 * 32 * 0.25)
+
+
+def test_clock_energy_follows_the_simulated_compute_cycles() -> None:
+    hw = dataclasses.replace(make_hw(rows=8, cols=8, count=2), power=Power(0.5, 0.0))
+    result = simulate(hw, make_workload([64, 128, 32], ["dense", "dense"], mode="inference"))
+    compute = result.totals.compute_cycles
+    assert compute > 0
+    assert result.energy_pj["clock"] == pytest.approx(compute * 64 * 0.5)
+    # per layer too, and the step's clock energy is the sum of its layers'
+    for layer in result.layers:
+        assert layer.energy_pj["clock"] == pytest.approx(layer.stats.compute_cycles * 64 * 0.5)
+    assert sum(x.energy_pj["clock"] for x in result.layers) == pytest.approx(
+        result.energy_pj["clock"]
+    )
+    # stalls add cycles but no clock energy: a slower DRAM stretches the step, not the clock term
+    slow = dataclasses.replace(hw, dram=dataclasses.replace(hw.dram, bandwidth_gb_per_s=0.5))
+    stalled = simulate(slow, make_workload([64, 128, 32], ["dense", "dense"], mode="inference"))
+    assert stalled.totals.cycles > result.totals.cycles
+    assert stalled.energy_pj["clock"] == pytest.approx(stalled.totals.compute_cycles * 64 * 0.5)
+    assert stalled.energy_pj["static"] > result.energy_pj["static"]
+
+
+def test_pe_local_and_noc_energy_by_hand() -> None:
+    base = make_hw()
+    hw = dataclasses.replace(
+        base,
+        pe_array=dataclasses.replace(base.pe_array, local_pj_per_mac=2.0),
+        power=Power(0.0, 1.5),
+    )
+    stats = Stats(cycles=100, array_macs=700)
+    stats.add_transfer("sram", "read", "weights", 300)
+    stats.add_transfer("sram", "write", "activations", 100)
+    stats.add_transfer("dram", "read", "weights", 50)  # off the on-chip network
+    energy = energy_breakdown_pj(stats, hw)
+    assert energy["pe_local"] == pytest.approx(700 * 2.0)
+    assert energy["noc"] == pytest.approx((300 + 100) * 1.5)
+    assert energy["mac"] == pytest.approx(700 * 1.0)  # mac_pj is unchanged
+
+
+def test_run_table_prints_the_average_and_idle_power() -> None:
+    hw = make_hw()
+    data = simulate(hw, make_workload([64, 64], ["dense"], mode="inference")).to_dict()
+    text = render_run(data)
+    watts = data["totals"]["average_power_w"]
+    assert f"power: {watts:,.3g} W average over the step, 0.1 W idle (static)" in text
+
+
+# --- published figures ----------------------------------------------------------------------------
+
+
+def test_tpu_v1_busy_and_idle_within_30_percent_of_jouppi_table_2() -> None:
+    # Jouppi et al. ISCA 2017 Table 2: 28 W idle, 40 W busy per TPU (docs/references.md §19.1);
+    # a compute-bound GEMM (92% of the array busy, like CNN0) is the busy load
+    hw = load_hw("tpu-v1")
+    result = simulate(hw, _gemm(16384, 4096, 4096), engine="analytic")
+    busy = result.to_dict()["totals"]["average_power_w"]
+    assert abs(busy / 40.0 - 1) <= 0.30
+    assert hw.static_power_mw * 1e-3 == 28.0
+    # control: the leakage-only idle power this replaced (0.02 mW/PE + 0.02 mW/KiB) fails
+    old_idle_mw = 0.02 * 65536 + 0.02 * 28 * 1024
+    old = dataclasses.replace(hw, static_power_mw=old_idle_mw)
+    old_busy = sum(energy_breakdown_pj(result.totals, old).values()) * 1e-12 / result.seconds
+    assert abs(old_busy / 40.0 - 1) > 0.30
+
+
+def test_eyeriss_chip_power_within_30_percent_of_278_mw() -> None:
+    # Chen et al. JSSC 2017: 278 mW on AlexNet CONV1-5 at batch 4 (2.66 G MACs), chip only
+    convs = ((12100, 363, 96), (2916, 1200, 256), (676, 2304, 384), (676, 1728, 384),
+             (676, 1728, 256))  # fmt: skip
+    hw = load_hw("eyeriss-v1")
+    energy = seconds = macs = 0.0
+    for m, k, n in convs:
+        r = simulate(hw, _gemm(m, k, n), engine="analytic")
+        energy += sum(r.energy_pj.values()) - r.energy_pj["dram"]
+        seconds += r.seconds
+        macs += r.totals.macs
+    assert macs == pytest.approx(2.66e9, rel=0.01)  # the paper's Table V
+    assert abs(energy * 1e-12 / seconds / 0.278 - 1) <= 0.30
+
+
+# --- config errors --------------------------------------------------------------------------------
+
+
+def _closim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "closim", *args], capture_output=True, text=True, cwd=ROOT,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (MINIMAL_HW.replace("technology: ddr4", "technology: ddr9"),
+         "dram.technology: expected one of"),
+        (MINIMAL_HW.replace("technology: ddr4", "technology: DDR4"), "did you mean 'ddr4'?"),
+        (MINIMAL_HW.replace(", technology: ddr4", ""), "dram.pj_per_bit: required when technology"),
+        (MINIMAL_HW + "power: {clock_pj_per_pe_cycle: -1}\n", "power.clock_pj_per_pe_cycle:"),
+        (MINIMAL_HW + "power: {noc_pj_per_bytes: 1}\n", "did you mean 'noc_pj_per_byte'?"),
+        (MINIMAL_HW.replace("mac_pj: 0.3", "mac_pj: 0.3, local_pj_per_mac: x"),
+         "pe_array.local_pj_per_mac:"),
+    ],
+)  # fmt: skip
+def test_bad_power_keys_give_one_line_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    path = _hw_file(tmp_path, text)
+    with pytest.raises(ConfigError):
+        load_hw(path)
+    proc = _closim("show", str(path))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("closim: error: ") and lines[0].endswith(")"), lines[0]
+    assert fragment in lines[0], lines[0]
+
+
+def test_bad_set_override_of_technology_is_one_line(tmp_path: Path) -> None:
+    proc = _closim("show", str(_hw_file(tmp_path)), "--set", "hw.dram.technology=hbm9")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("closim: error: --set: hw.dram.technology: "), proc.stderr
+    json.dumps(proc.stderr)  # printable

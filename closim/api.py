@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from closim.accounting.attribution import attribute
 from closim.accounting.counting import count_rows
 from closim.accounting.energy import energy_breakdown_pj
 from closim.accounting.footprint import footprint_bytes
@@ -142,19 +143,6 @@ def _peak_sram(trace: Trace) -> list[int]:
     ]
 
 
-def attribute(timing: Timing) -> dict[int, tuple[int, int]]:
-    """Per group: (cycles attributed to it, critical compute cycles). Engines may overlap
-    operations, so a group is attributed the time from the previous group's end to its own (a
-    closed-form engine that runs them back to back gets exactly its own cycles)."""
-    attributed: dict[int, tuple[int, int]] = {}
-    done = 0
-    for gid in sorted(timing.group_end):
-        end = max(done, timing.group_end[gid])
-        attributed[gid] = (end - done, timing.group_work[gid])
-        done = end
-    return attributed
-
-
 def simulate(
     hw: Accelerator,
     workload: Workload,
@@ -173,7 +161,7 @@ def simulate(
     program = lower_workload(hw, workload, mode, batch, plan_list)
     trace = map_program(program, hw)
     played = runner.run(trace, hw)
-    timing = attribute(played)
+    split = attribute(played.starts(), played.group_end, played.group_work, played.cycles)
     per_layer_counts = count_rows(trace)
     group_layer = _group_layers(trace)
     peaks = _peak_sram(trace)
@@ -184,9 +172,11 @@ def simulate(
         name = spec.name
         s = per_layer_counts.get(name, Stats())
         mine = [g for g, layer in group_layer.items() if layer == name]
-        s.cycles = sum(timing[g][0] for g in mine)
-        s.critical_compute_cycles = sum(timing[g][1] for g in mine)
+        s.cycles = sum(split.span_cycles[g] for g in mine)
+        s.critical_compute_cycles = sum(split.work_cycles[g] for g in mine)
         s.stall_cycles = s.cycles - s.critical_compute_cycles
+        s.static_cycles = sum(split.share_cycles[g] for g in mine)
+        s.overlap_cycles = round(s.cycles - s.static_cycles)
         s.peak_sram_bytes = max((peaks[g] for g in mine), default=0)
         plan = plans[name]
         own = program.of_layer(name)
@@ -205,9 +195,11 @@ def simulate(
             )
         )
         totals.add_counts(s)
-    totals.cycles = sum(cycles for cycles, _ in timing.values())
-    totals.critical_compute_cycles = sum(work for _, work in timing.values())
-    totals.stall_cycles = totals.cycles - totals.critical_compute_cycles
+    totals.cycles = played.cycles
+    totals.critical_compute_cycles = sum(split.work_cycles.values())
+    totals.stall_cycles = sum(split.stall_cycles(g) for g in split.span_cycles)
+    totals.overlap_cycles = split.overlap_cycles
+    totals.static_cycles = played.cycles
     totals.peak_sram_bytes = max(peaks, default=0)
     footprint = footprint_bytes(program, mode == "training")
     result = Result(

@@ -111,8 +111,9 @@ class OpTotals:
     ``transfers``: every transfer summed per (level, direction, role); ``macs`` / ``useful_macs``
     of its compute rows; ``compute_cycles`` over its compute rows, ``vector_cycles`` over its
     vector rows; ``vector_ops`` of all rows (index decode included); ``analytic_cycles`` the
-    pipeline formula's cycles and ``critical_compute_cycles`` its busiest array plus vector-unit
-    work (``closim.cost.pipeline.group_cycles`` of the rows); ``after_groups`` as on its rows."""
+    pipeline formula's cycles and ``critical_compute_cycles`` its busiest unit, an array or the
+    vector unit (``closim.cost.pipeline.group_cycles`` of the rows); ``after_groups`` as on its
+    rows."""
 
     group: int
     layer: str

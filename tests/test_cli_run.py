@@ -64,7 +64,17 @@ def test_run_json_matches_the_library(engine):
     assert data["totals"]["dram_read_bytes"] == want.totals.read_bytes["dram"]
     assert data["totals"]["energy_pj"] == pytest.approx(sum(want.energy_pj.values()))
     assert sum(layer["macs"] for layer in data["layers"]) == data["totals"]["macs"]
-    assert sum(layer["cycles"] for layer in data["layers"]) == data["totals"]["cycles"]
+    # layers' cycles are their operations' spans: they add up to the step plus its overlap
+    totals = data["totals"]
+    spans = sum(layer["cycles"] for layer in data["layers"])
+    assert spans == totals["cycles"] + totals["overlap_cycles"]
+    assert (totals["overlap_cycles"] > 0) == (engine == "des")
+    assert totals["cycles"] == (
+        totals["critical_compute_cycles"] + totals["stall_cycles"] - totals["overlap_cycles"]
+    )
+    # idle power by the sequential share: the layers' static energy adds up to the step's
+    static = [layer["energy_breakdown_pj"]["static"] for layer in data["layers"]]
+    assert sum(static) == pytest.approx(totals["energy_breakdown_pj"]["static"])
     assert data["totals"]["energy_pj"] == pytest.approx(
         sum(data["totals"]["energy_breakdown_pj"].values())
     )

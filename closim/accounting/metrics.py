@@ -10,6 +10,15 @@ from closim.accounting.energy import average_power_w
 from closim.accounting.stats import STANDARD_LEVELS, Stats
 from closim.model.hw import Accelerator
 
+#: The scalar keys of ``metrics`` for an accelerator with the standard levels, in output order
+#: (the claims schema's metric names; tests check them against a real result).
+SCALAR_KEYS = (
+    "cycles", "compute_cycles", "critical_compute_cycles", "seconds", "macs", "array_macs",
+    "pe_utilization", "stall_cycles", "overlap_cycles", "energy_pj", "average_power_w",
+    "idle_power_w", *(f"{level}_{d}_bytes" for level in STANDARD_LEVELS for d in ("read", "write")),
+    "vector_ops", "peak_sram_bytes", "weight_bytes", "index_bytes", "footprint_bytes",
+)  # fmt: skip
+
 
 def _level_bytes(stats: Stats) -> dict[str, int]:
     """``{level}_read_bytes`` and ``{level}_write_bytes`` of every level counted, the standard
@@ -44,6 +53,7 @@ def metrics(
         "array_macs": stats.array_macs,
         "pe_utilization": stats.macs / (stats.cycles * pes) if stats.cycles else 0.0,
         "stall_cycles": stats.stall_cycles,
+        "overlap_cycles": stats.overlap_cycles,
         "energy_pj": total_pj,
         "energy_breakdown_pj": dict(energy),
         "average_power_w": average_power_w(total_pj, seconds),

@@ -26,9 +26,14 @@ class Stats:
     ``macs`` are the layer math's MACs; ``array_macs`` what the PE arrays executed (larger for an
     unstructured layer, whose zeros the arrays cannot skip). ``compute_cycles`` is the sum of fold
     cycles over all tiles and arrays; ``critical_compute_cycles`` the compute on the critical path
-    (per operation, the busiest array, plus vector-unit work), which is what the step takes with
-    unlimited bandwidth. ``read_bytes[level]`` / ``write_bytes[level]`` are the bytes read from and
-    written to each memory level, ``traffic_bytes[level][role]`` both by tensor role.
+    (per operation its busiest unit: an array, or the vector unit with index decode), a bound no
+    schedule of the operations in sequence beats. A layer's ``cycles`` is the sum of its
+    operations' spans and its ``stall_cycles`` is ``cycles - critical_compute_cycles`` (>= 0); the
+    step's ``cycles`` is its end, ``stall_cycles`` the sum over operations and ``overlap_cycles``
+    the sum of spans minus the step's cycles (``closim.accounting.attribution``).
+    ``static_cycles`` prices the idle power: a layer's sequential share (None: ``cycles``).
+    ``read_bytes[level]`` / ``write_bytes[level]`` are the bytes read from and written to each
+    memory level, ``traffic_bytes[level][role]`` both by tensor role.
     """
 
     cycles: int = 0
@@ -36,6 +41,8 @@ class Stats:
     critical_compute_cycles: int = 0
     vector_cycles: int = 0
     stall_cycles: int = 0
+    overlap_cycles: int = 0
+    static_cycles: float | None = None
     macs: int = 0
     array_macs: int = 0
     vector_ops: int = 0
@@ -79,7 +86,7 @@ class Stats:
         counts: dict[tuple[str, str], float] = {
             ("pe_array", "mac"): self.array_macs,
             ("vector_unit", "op"): self.vector_ops,
-            ("clock", "cycle"): self.cycles,
+            ("clock", "cycle"): self.cycles if self.static_cycles is None else self.static_cycles,
         }
         for level, nbytes in self.read_bytes.items():
             counts[(level, "read")] = nbytes

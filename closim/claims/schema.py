@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from closim.accounting.energy import BREAKDOWN_KEYS
+from closim.accounting.metrics import SCALAR_KEYS
 from closim.accounting.stats import STANDARD_LEVELS
 from closim.config.errors import did_you_mean
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
@@ -19,13 +20,7 @@ from closim.engines.registry import engine_names
 from closim.lowering.program import ROLES
 from closim.model.errors import ConfigError
 
-SCALAR_METRICS = (
-    "cycles", "compute_cycles", "critical_compute_cycles", "seconds", "macs", "array_macs",
-    "pe_utilization", "stall_cycles", "energy_pj", "average_power_w", "idle_power_w",
-    "dram_read_bytes", "dram_write_bytes",
-    "sram_read_bytes", "sram_write_bytes", "accumulator_read_bytes", "accumulator_write_bytes",
-    "vector_ops", "peak_sram_bytes", "weight_bytes", "index_bytes", "footprint_bytes",
-)  # fmt: skip
+SCALAR_METRICS = SCALAR_KEYS
 SIM_METRICS: tuple[str, ...] = (
     *SCALAR_METRICS,
     *(f"energy_breakdown_pj.{k}" for k in BREAKDOWN_KEYS),

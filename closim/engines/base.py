@@ -19,9 +19,11 @@ class Timing:
     """What an engine measured, in PE-clock cycles.
 
     ``group_end[g]``: the cycle at which operation ``g`` has finished (every row done);
-    ``group_work[g]``: its critical compute (busiest array plus vector work), what it would take
-    with unlimited memory; ``cycles``: the step's end; ``events``: events the engine processed
-    (0 for closed-form engines); ``record``: the engine's own detail (the DES's intervals), or None.
+    ``group_work[g]``: its critical compute (the busiest unit: an array, or the vector unit with
+    index decode), a bound no schedule of it beats; ``group_start[g]``: the cycle of its first
+    action, a load issued or a tile started (None: each operation starts when the one before it
+    ends); ``cycles``: the step's end; ``events``: events the engine processed (0 for closed-form
+    engines); ``record``: the engine's own detail (the DES's intervals), or None.
     """
 
     cycles: int
@@ -29,6 +31,18 @@ class Timing:
     group_work: dict[int, int]
     events: int = 0
     record: Any = None
+    group_start: dict[int, int] | None = None
+
+    def starts(self) -> dict[int, int]:
+        """``group_start``, or back-to-back starts (each at the previous operation's end)."""
+        if self.group_start is not None:
+            return self.group_start
+        out: dict[int, int] = {}
+        done = 0
+        for gid in sorted(self.group_end):
+            out[gid] = done
+            done = self.group_end[gid]
+        return out
 
 
 class Engine(Protocol):

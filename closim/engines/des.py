@@ -91,6 +91,7 @@ class _Engine:
         self.remaining = dict(remaining)
         self.group_done = {g: self.env.event() for g in self.remaining}
         self.group_end: dict[int, int] = {}
+        self.group_start: dict[int, int] = {}
         # a tile waits for its loads: per reader, how many are still missing
         self.readers: dict[int, list[int]] = defaultdict(list)
         self.missing = [0] * len(self.rows)
@@ -128,6 +129,11 @@ class _Engine:
             self.group_end[group] = int(self.env.now)
             self.group_done[group].succeed()
 
+    def _begin(self, group: int) -> None:
+        """Notes the cycle of an operation's first action (its span starts there)."""
+        if group not in self.group_start:
+            self.group_start[group] = int(self.env.now)
+
     def _after(self, row: TraceRow) -> simpy.Event | None:
         """An event for the producers of ``row``'s inputs still running, or None if all are
         done (waiting on finished ones would only add events)."""
@@ -161,6 +167,7 @@ class _Engine:
                 room = self.sram.reserve(row.sram_hold_bytes)
                 if room is not None:
                     yield room
+            self._begin(row.group)
             if row.vector_ops:  # index decode: the vector unit is shared, so a process
                 self.env.process(self._decoded_load(rid))
                 continue
@@ -214,6 +221,7 @@ class _Engine:
                     Interval(unit.name, "stall", ready, self.env.now, row.group, row.layer)
                 )
             start = self.env.now
+            self._begin(row.group)
             self.has_started[rid] = True
             waiting = self.start_waits.pop(rid, None)
             if waiting is not None:
@@ -288,6 +296,7 @@ class _Engine:
         return DesResult(
             cycles=int(self.env.now),
             group_end=self.group_end,
+            group_start=self.group_start,
             macs=sum(u.macs for u in units),
             read_bytes={"dram": self.dram.read_bytes, "sram": self.sram.read_bytes},
             write_bytes={"dram": self.dram.write_bytes, "sram": self.sram.write_bytes},
@@ -317,7 +326,9 @@ class DesEngine:
         """Per operation: the cycle its last row finished, and its critical compute."""
         played = run(trace, hw)
         work = {gid: group_work(rows, hw) for gid, _, rows in groups(trace)}
-        return Timing(played.cycles, played.group_end, work, played.events, played)
+        return Timing(
+            played.cycles, played.group_end, work, played.events, played, played.group_start
+        )
 
 
 ENGINE = DesEngine()

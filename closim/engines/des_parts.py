@@ -33,6 +33,7 @@ class DesResult:
 
     cycles: int
     group_end: dict[int, int]
+    group_start: dict[int, int] = field(default_factory=dict)  # cycle of each op's first action
     macs: int = 0
     read_bytes: dict[str, int] = field(default_factory=dict)  # per memory level it models
     write_bytes: dict[str, int] = field(default_factory=dict)

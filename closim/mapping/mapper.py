@@ -197,7 +197,7 @@ def _account_gemm(
         group=i, layer=g.layer, transfers=t.transfers, macs=t.macs, useful_macs=t.useful_macs,
         compute_cycles=t.compute_cycles, vector_cycles=0, vector_ops=t.vector_ops,
         analytic_cycles=score.cycles,
-        critical_compute_cycles=score.busiest_array_cycles + t.decode_cycles,
+        critical_compute_cycles=max(score.busiest_array_cycles, t.decode_cycles),
         after_groups=after,
     ))  # fmt: skip
     moved: dict[tuple[str, str], int] = {}

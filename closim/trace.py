@@ -104,6 +104,33 @@ def _parse_transfers(text: str) -> tuple[Transfer, ...]:
 
 
 @dataclass(frozen=True)
+class PipelineParts:
+    """One operation's pipeline cycles in the parts an op-level schedule needs (all cycles).
+
+    ``head_cycles``: the read latency and the first step's loads, before any tile computes;
+    ``body_cycles``: the busiest lane's steps; ``tail_cycles``: the last step's stores;
+    ``issued_cycles``: from the first tile's start to the issue of the operation's last load (the
+    loads of step ``i`` are issued once step ``i - prefetch`` has started; None: every load is
+    issued at once, with the first); ``gate_cycles``: from the first tile's start to the start of
+    the tile ``prefetch`` steps before the end (a following operation's first loads on the same
+    unit wait for it; None: the operation has fewer steps); ``dram_cycles``: all its DRAM bytes at
+    the sustained bandwidth; ``loads``: whether it loads anything."""
+
+    head_cycles: int
+    body_cycles: int
+    tail_cycles: int
+    issued_cycles: int | None
+    gate_cycles: int | None
+    dram_cycles: int
+    loads: bool
+
+    @property
+    def cycles(self) -> int:
+        """The operation alone: head, body and tail in sequence."""
+        return self.head_cycles + self.body_cycles + self.tail_cycles
+
+
+@dataclass(frozen=True)
 class OpTotals:
     """What one operation's rows add up to, known without the rows: the mapper computes it in
     closed form for the accelerator it mapped for. Bytes are bytes, cycles are cycles.
@@ -113,7 +140,8 @@ class OpTotals:
     vector rows; ``vector_ops`` of all rows (index decode included); ``analytic_cycles`` the
     pipeline formula's cycles and ``critical_compute_cycles`` its busiest unit, an array or the
     vector unit (``closim.cost.pipeline.group_cycles`` of the rows); ``after_groups`` as on its
-    rows."""
+    rows; ``parts`` the pipeline's parts (None: not computed in closed form; the rows give them).
+    """
 
     group: int
     layer: str
@@ -126,6 +154,7 @@ class OpTotals:
     analytic_cycles: int
     critical_compute_cycles: int
     after_groups: tuple[int, ...] = ()  # the operations that produce its inputs
+    parts: PipelineParts | None = None
 
 
 class Trace:

@@ -68,7 +68,7 @@ def test_run_json_matches_the_library(engine):
     totals = data["totals"]
     spans = sum(layer["cycles"] for layer in data["layers"])
     assert spans == totals["cycles"] + totals["overlap_cycles"]
-    assert (totals["overlap_cycles"] > 0) == (engine == "des")
+    assert totals["overlap_cycles"] > 0  # a training step: updates beside backward GEMMs
     assert totals["cycles"] == (
         totals["critical_compute_cycles"] + totals["stall_cycles"] - totals["overlap_cycles"]
     )

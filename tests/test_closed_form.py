@@ -65,6 +65,4 @@ def test_an_other_accelerator_times_the_rows() -> None:
     slower = dataclasses.replace(hw, dram=dataclasses.replace(hw.dram, bandwidth_gb_per_s=1.0))
     on_slower = analytic.run(trace, slower)
     assert trace.materialized
-    assert sum(c for c, _ in on_slower.values()) > sum(
-        c for c, _ in analytic.run(trace, hw).values()
-    )
+    assert on_slower.cycles > analytic.run(trace, hw).cycles

@@ -10,7 +10,7 @@ layer take". closim reports two numbers that always add up:
   reported faster than its own bounds.
 - The step's **overlap**: the sum of all spans minus the step's cycles, the time two or more
   operations were active at once, counted once per extra operation (0 when operations run back to
-  back, as in the analytic engine). ``cycles = critical compute + stall - overlap``.
+  back, as in a chain of dependent operations). ``cycles = critical compute + stall - overlap``.
 
 Spans cover the step: where no operation is active (a gap), the next operation to start is held
 to have started at the gap's beginning. The **sequential share** splits each cycle evenly among

@@ -14,7 +14,7 @@ import numpy as np
 
 from closim.cost.dram import burst_bytes, latency_cycles, vector_cycles
 from closim.model.hw import Accelerator
-from closim.trace import Trace, TraceRow
+from closim.trace import PipelineParts, Trace, TraceRow
 
 
 def groups(trace: Trace) -> Iterator[tuple[int, int, list[TraceRow]]]:
@@ -52,6 +52,15 @@ def group_work(rows: list[TraceRow], hw: Accelerator) -> int:
 
 def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tuple[int, int]:
     """(cycles, critical compute cycles) of one operation whose first row has trace id
+    ``first_id`` (``group_parts``' cycles alone)."""
+    parts, work = group_parts(rows, hw, first_id)
+    return parts.cycles, work
+
+
+def group_parts(
+    rows: list[TraceRow], hw: Accelerator, first_id: int = 0
+) -> tuple[PipelineParts, int]:
+    """(pipeline parts, critical compute cycles) of one operation whose first row has trace id
     ``first_id``.
 
     Per array ``a`` the tiles form a pipeline over the operation's lockstep steps ``i``: loads of
@@ -99,9 +108,9 @@ def group_cycles(rows: list[TraceRow], hw: Accelerator, first_id: int = 0) -> tu
             vector_c[i] += vector_cycles(r.vector_ops, hw)
     lanes = np.array(list(compute.values()), dtype=np.int64).reshape(len(compute), n)
     ahead = max((r.prefetch_steps for r in rows if r.op in ("compute", "vector")), default=1)
-    cycles = pipeline_cycles(hw, np.array(loads), np.array(stores[:n]), lanes,
-                             np.array(vector_c), any_dram, ahead)  # fmt: skip
-    return cycles, (group_work(rows, hw) if compute else 0)
+    parts = pipeline_parts(hw, np.array(loads), np.array(stores[:n]), lanes,
+                           np.array(vector_c), any_dram, ahead)  # fmt: skip
+    return parts, (group_work(rows, hw) if compute else 0)
 
 
 def pipeline_cycles(
@@ -122,6 +131,21 @@ def pipeline_cycles(
     latency counts when any byte moves (``any_dram``, default: any load or store bytes).
     ``prefetch_steps``: how many steps ahead of the compute the loads may be issued.
     """
+    return pipeline_parts(
+        hw, load_bytes, store_bytes, compute_cycles, load_vector_cycles, any_dram, prefetch_steps
+    ).cycles
+
+
+def pipeline_parts(
+    hw: Accelerator,
+    load_bytes: np.ndarray,
+    store_bytes: np.ndarray,
+    compute_cycles: np.ndarray,
+    load_vector_cycles: np.ndarray | None = None,
+    any_dram: bool | None = None,
+    prefetch_steps: int = 1,
+) -> PipelineParts:
+    """``pipeline_cycles`` in parts (``closim.trace.PipelineParts``), same arguments."""
     load_c = _dram_cycles_v(load_bytes, hw)
     if load_vector_cycles is not None:
         load_c = load_c + load_vector_cycles
@@ -129,8 +153,12 @@ def pipeline_cycles(
     if any_dram is None:
         any_dram = bool(load_bytes.any() or store_bytes.any())
     lat = latency_cycles(hw) if any_dram else 0
+    dram = int(load_c.sum() + store_c.sum())
+    loads = bool(np.asarray(load_bytes).any())
     if compute_cycles.shape[0] == 0:
-        return int(lat + load_c.sum() + store_c.sum())
+        return PipelineParts(
+            int(lat + load_c.sum()), 0, int(store_c.sum()), None, None, dram, loads
+        )
     n = compute_cycles.shape[1]
     # with two buffers a step's loads start when the previous step starts, so every step that
     # loads waits out the read latency too; with d steps in flight, d steps share one latency
@@ -145,9 +173,17 @@ def pipeline_cycles(
     lanes_next = np.append(lanes[1:], 1)  # the lanes that read step i+1's loads
     waited = np.where(load_c[1 : n + 1] > 0, lat + -(-moved // lanes_next), 0)
     waited = np.maximum(moved, -(-waited // prefetch_steps))
-    per_lane = np.maximum(compute_cycles, waited[None, :]).sum(axis=1)
+    per_step = np.maximum(compute_cycles, waited[None, :])
+    per_lane = per_step.sum(axis=1)
+    busiest = per_step[int(per_lane.argmax())] if n else per_lane
+    body = int(per_lane.max()) if n else 0
+    d = prefetch_steps
+    # the loads of step n-1 are issued when step n-1-d starts; a following operation's first
+    # tile on this unit is d tiles after step n-d
+    issued = body - int(busiest[n - 1 - d :].sum()) if n - 1 - d >= 0 else None
+    gate = body - int(busiest[n - d :].sum()) if n - d >= 0 else None
     last_store = int(store_c[n - 1]) if n else 0
-    return int(lat + load_c[0] + per_lane.max() + last_store)
+    return PipelineParts(int(lat + load_c[0]), body, last_store, issued, gate, dram, loads)
 
 
 def _dram_cycles_v(nbytes: np.ndarray, hw: Accelerator) -> np.ndarray:
@@ -181,6 +217,6 @@ def _steps_from(rows: list[TraceRow], first_id: int) -> list[int]:
 
 
 def trace_cycles(trace: Trace, hw: Accelerator) -> int:
-    """Cycles of the whole trace with its operations back to back (the mapper's score of a plan,
-    and the analytic engine's result)."""
+    """Cycles of the whole trace with its operations back to back: the mapper's score of a plan
+    (the analytic engine then overlaps the operations, ``closim.cost.schedule``)."""
     return sum(group_cycles(rows, hw, first)[0] for _, first, rows in groups(trace))

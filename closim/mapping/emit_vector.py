@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from closim.cost.pipeline import pipeline_cycles
+from closim.cost.pipeline import pipeline_parts
 from closim.lowering.program import Program, VectorOp
 from closim.mapping.residency import Residency
 from closim.model.hw import Accelerator
-from closim.trace import Trace, TraceRow, Transfer, transfers
+from closim.trace import PipelineParts, Trace, TraceRow, Transfer, transfers
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -99,7 +99,22 @@ def _share_array(total: int, parts: int) -> np.ndarray:
 
 
 def _chunked_cycles(hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int) -> int:
-    """Analytic cycles of the pass in ``chunks`` chunks: the rows ``emit_vector`` would emit,
+    """Analytic cycles of the pass in ``chunks`` chunks (``_chunked_parts``' cycles)."""
+    return _chunked_parts(hw, op, reads, writes, chunks).cycles
+
+
+def vector_parts(
+    program: Program, hw: Accelerator, op: VectorOp, i: int, res: Residency, chunks: int
+) -> PipelineParts:
+    """The pipeline parts of elementwise pass ``i`` in ``chunks`` chunks, as its rows have them."""
+    reads, writes = _streamed(program, op, i, res)
+    return _chunked_parts(hw, op, reads, writes, chunks)
+
+
+def _chunked_parts(
+    hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int
+) -> PipelineParts:
+    """Pipeline parts of the pass in ``chunks`` chunks: the rows ``emit_vector`` would emit,
     fed to the pipeline formula (one step per chunk) without building them."""
     burst = hw.dram.burst_bytes
 
@@ -113,7 +128,7 @@ def _chunked_cycles(hw: Accelerator, op: VectorOp, reads: list, writes: list, ch
     loads = np.zeros(chunks + 1, dtype=np.int64)
     loads[:chunks] = bursts(reads)
     compute = -(-_share_array(op.ops, chunks) // hw.vector_unit.lanes)
-    return pipeline_cycles(hw, loads, bursts(writes), compute[None, :])
+    return pipeline_parts(hw, loads, bursts(writes), compute[None, :])
 
 
 def emit_vector(

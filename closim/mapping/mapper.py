@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.cache import CHOICES, SCORES, TOTALS, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
-from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_totals
+from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_parts, vector_totals
 from closim.mapping.residency import Residency, allocate, no_residency
 from closim.mapping.score import GemmScore, GemmTotals, gemm_totals, score_gemm
 from closim.mapping.search import search
@@ -175,7 +175,7 @@ def _emit(program: Program, hw: Accelerator, residency: Residency, plan: StepPla
                 group=i, layer=op.layer, transfers=moves, macs=0, useful_macs=0,
                 compute_cycles=0, vector_cycles=vector_cycles, vector_ops=op.ops,
                 analytic_cycles=plan.op_cycles[i], critical_compute_cycles=vector_cycles,
-                after_groups=after,
+                after_groups=after, parts=vector_parts(program, hw, op, i, residency, decision),
             ))  # fmt: skip
             trace.defer(functools.partial(
                 emit_vector, program=program, hw=hw, op=op, i=i, res=residency, after=after,
@@ -198,7 +198,7 @@ def _account_gemm(
         compute_cycles=t.compute_cycles, vector_cycles=0, vector_ops=t.vector_ops,
         analytic_cycles=score.cycles,
         critical_compute_cycles=max(score.busiest_array_cycles, t.decode_cycles),
-        after_groups=after,
+        after_groups=after, parts=score.parts,
     ))  # fmt: skip
     moved: dict[tuple[str, str], int] = {}
     for level, direction, _, nbytes in t.transfers:

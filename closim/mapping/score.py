@@ -10,17 +10,17 @@ rows once, for the winner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from closim.cost.pipeline import pipeline_cycles
+from closim.cost.pipeline import pipeline_parts
 from closim.lowering.program import Gemm
 from closim.mapping.emit_gemm import GemmOperands, tile_transfers
 from closim.mapping.sparse import SparseGemm
 from closim.mapping.tiling import ArraySpec, Operand, TileStep, Tiling, tile_fold_plan
 from closim.model.hw import Accelerator
-from closim.trace import Transfer, transfers
+from closim.trace import PipelineParts, Transfer, transfers
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class GemmScore:
     busiest_array_cycles: int
     tiles: int
     dram_bytes: int
+    parts: PipelineParts | None = field(default=None, compare=False)  # the cycles in parts
 
 
 def _cdiv(a, b):
@@ -185,9 +186,9 @@ def score_gemm(
     if written is not None:
         dram_bytes += int(written.sum())
         np.add.at(stores, w.wave * tk + tk - 1, _bursts(written, burst))
-    cycles = pipeline_cycles(hw, loads, stores, compute, decode,
-                             prefetch_steps=tiling.prefetch_steps)  # fmt: skip
-    return GemmScore(cycles, busiest, len(w.wave) * tk, dram_bytes)
+    parts = pipeline_parts(hw, loads, stores, compute, decode,
+                           prefetch_steps=tiling.prefetch_steps)  # fmt: skip
+    return GemmScore(parts.cycles, busiest, len(w.wave) * tk, dram_bytes, parts)
 
 
 def _stored_bytes(w: _Walk, c: Operand) -> np.ndarray | None:

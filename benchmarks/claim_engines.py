@@ -1,0 +1,84 @@
+"""Every bundled claim's verdict under both engines: the simulations of each claim run once with
+the DES and once with the analytic engine, and the verdicts are printed side by side.
+
+Run: ``python benchmarks/claim_engines.py [claims/FILE.yaml ...] [--sim-only]`` (default: every
+file in ``claims/``; about a minute on 2 cores, most of it training for accuracy claims, which
+``--sim-only`` skips: their runs use no engine). Exits 1 when a verdict differs between engines.
+Results stores go to a temporary folder, so nothing is reused from an earlier run.
+
+The control: ``--control`` halves the analytic engine's view of the DRAM bandwidth (it times the
+same traces on hardware with half the bandwidth), which must flip at least one verdict; if none
+flips, the comparison could not have caught a disagreement and the script exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+
+from closim.claims import evaluate_claims, load_claims
+from closim.claims.records import Claim, ClaimsFile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _with_engine(claims: ClaimsFile, engine: str, sim_only: bool, halve: bool) -> ClaimsFile:
+    """``claims`` with every run on ``engine`` (and, for the control, half the DRAM bandwidth)."""
+    kept: list[Claim] = []
+    for claim in claims.claims:
+        if sim_only and claim.training is not None:
+            continue
+        runs = {}
+        for name, run in claim.runs.items():
+            hw_set = dict(run.hw_set)
+            if halve:
+                hw_set["dram.bandwidth_gb_per_s"] = _halved(run)
+            runs[name] = dataclasses.replace(run, engine=engine, hw_set=hw_set)
+        kept.append(dataclasses.replace(claim, runs=runs))
+    return dataclasses.replace(claims, claims=tuple(kept))
+
+
+def _halved(run) -> float:
+    from closim.config import load_hw
+
+    hw = load_hw(run.hw, [f"{k}={v}" for k, v in run.hw_set.items()]) if run.hw else None
+    return (hw.dram.bandwidth_gb_per_s if hw else 1.0) / 2
+
+
+def _verdicts(claims: ClaimsFile, folder: Path, tag: str) -> dict[str, str]:
+    db = folder / f"{claims.name}-{tag}.sqlite"
+    return {r.id: r.verdict for r in evaluate_claims(claims, db=db)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--sim-only", action="store_true", help="skip accuracy claims")
+    parser.add_argument("--control", action="store_true", help="analytic on half the bandwidth")
+    args = parser.parse_args()
+    files = args.files or sorted((ROOT / "claims").glob("*.yaml"))
+    differ = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print(f"{'claim':40} {'des':>6} {'analytic':>9}")
+        for path in files:
+            claims = load_claims(path)
+            des = _verdicts(_with_engine(claims, "des", args.sim_only, False), folder, "des")
+            ana_claims = _with_engine(claims, "analytic", args.sim_only, args.control)
+            ana = _verdicts(ana_claims, folder, "analytic")
+            for cid, verdict in des.items():
+                mark = "" if ana[cid] == verdict else "  <- differs"
+                differ += ana[cid] != verdict
+                print(f"{path.stem + ':' + cid:40} {verdict:>6} {ana[cid]:>9}{mark}")
+    print(f"verdicts that differ between engines: {differ}")
+    if args.control:
+        print("control (analytic on half the bandwidth): must differ somewhere")
+        return 0 if differ else 1
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

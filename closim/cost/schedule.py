@@ -1,0 +1,78 @@
+"""The analytic engine's schedule of operations (docs/architecture.md §7): which parts of
+neighbouring operations overlap, in closed form, with the rules the DES plays.
+
+Each operation is a pipeline (``closim.trace.PipelineParts``): a head (read latency and first
+loads), a body on one unit (the PE arrays, or the vector unit) and a tail (last stores). In
+trace order, operation ``g``:
+
+- issues its first load at ``issue = max(inputs ready, the previous operation's last load
+  issued, the gate of its unit)``: one DMA engine issues loads in trace order, a load waits for
+  the operations that produce its inputs, and the first tile on a unit may load only once the
+  tile ``prefetch`` steps before it on that unit has started;
+- starts its body at ``max(issue + head, its unit free)``: the head overlaps whatever runs
+  before it (an operation with no loads starts at ``max(inputs ready, unit free)`` and waits for
+  no latency: its stores are posted writes);
+- ends at ``max(body start + body + tail, DRAM free)``, where the DRAM is one server: it has
+  carried every earlier operation's bytes and this one's from ``issue`` on, so overlapping
+  operations share its bandwidth rather than each getting all of it.
+
+With operations that depend on each other in a chain and one unit, this is the sum of their
+pipeline cycles minus what their heads and tails overlap; it never beats any unit's busy time or
+the DRAM's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from closim.trace import PipelineParts
+
+
+@dataclass(frozen=True)
+class ScheduledOp:
+    """One operation to schedule: its group, the unit its body runs on (``arrays``,
+    ``vector`` or ``dma`` for an operation with nothing to compute), its parts and the
+    operations whose outputs it reads."""
+
+    group: int
+    unit: str
+    parts: PipelineParts
+    after_groups: tuple[int, ...]
+
+
+def schedule(ops: Iterable[ScheduledOp]) -> tuple[dict[int, int], dict[int, int]]:
+    """(start, end) cycle of every operation: start is its first action (first load issued, or
+    first tile when it loads nothing), end its last row done."""
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    unit_free: dict[str, int] = {}
+    gate: dict[str, int] = {}
+    issued = 0  # when the DMA has issued every load of the operations so far
+    dram_free = 0
+    for op in ops:
+        p = op.parts
+        ready = max((ends[g] for g in op.after_groups if g in ends), default=0)
+        free = unit_free.get(op.unit, 0)
+        if p.loads:
+            issue = max(ready, issued, gate.get(op.unit, 0))
+            body_start = max(issue + p.head_cycles, free)
+            if p.issued_cycles is not None:
+                issued = max(issue, body_start + p.issued_cycles)
+            else:
+                issued = issue
+            starts[op.group] = issue
+            end = body_start + p.body_cycles + p.tail_cycles
+        else:
+            # nothing to load: its head is only the read latency the pipeline formula charges
+            # any operation that moves bytes, but stores are posted (done once the DRAM has
+            # taken them, as in the DES), so none is waited for
+            issue = body_start = max(ready, free)
+            starts[op.group] = body_start
+            end = body_start + p.body_cycles + p.tail_cycles
+        dram_free = max(dram_free, issue) + p.dram_cycles
+        ends[op.group] = max(end, dram_free)
+        unit_free[op.unit] = body_start + p.body_cycles
+        if p.gate_cycles is not None:
+            gate[op.unit] = body_start + p.gate_cycles
+    return starts, ends

@@ -114,7 +114,8 @@ class PipelineParts:
     issued at once, with the first); ``gate_cycles``: from the first tile's start to the start of
     the tile ``prefetch`` steps before the end (a following operation's first loads on the same
     unit wait for it; None: the operation has fewer steps); ``dram_cycles``: all its DRAM bytes at
-    the sustained bandwidth; ``loads``: whether it loads anything."""
+    the sustained bandwidth; ``loads``: whether it loads anything; ``level_cycles``: (level,
+    cycles) of every other timed level it moves bytes at (an L2, ...)."""
 
     head_cycles: int
     body_cycles: int
@@ -123,6 +124,7 @@ class PipelineParts:
     gate_cycles: int | None
     dram_cycles: int
     loads: bool
+    level_cycles: tuple[tuple[str, int], ...] = ()
 
     @property
     def cycles(self) -> int:

@@ -11,8 +11,8 @@ import pytest
 import simpy
 
 from closim.api import lower_workload, simulate
-from closim.cost.pipeline import pipeline_cycles
-from closim.engines.des_parts import Dram
+from closim.cost.pipeline import pipeline_parts
+from closim.engines.des_parts import LevelServer
 from closim.mapping.mapper import map_program
 from closim.mapping.tiling import prefetch_steps
 from closim.trace import TraceRow
@@ -21,8 +21,9 @@ from tests.conftest import make_hw, make_workload
 
 def _uniform(hw, steps: int, load_bytes: int, compute_cycles: int, ahead: int) -> int:
     loads = np.array([load_bytes] * steps + [0])
-    return pipeline_cycles(hw, loads, np.zeros(steps, dtype=np.int64),
-                           np.array([[compute_cycles] * steps]), prefetch_steps=ahead)  # fmt: skip
+    compute = np.array([[compute_cycles] * steps])
+    stores = np.zeros(steps, dtype=np.int64)
+    return pipeline_parts(hw, loads, stores, compute, prefetch_steps=ahead).cycles
 
 
 def test_prefetch_spreads_the_latency_over_the_steps_in_flight() -> None:
@@ -103,11 +104,11 @@ def test_the_dram_server_charges_bytes_not_a_rounded_cycle_per_transfer() -> Non
     # rounding each transfer up would give 200
     hw = make_hw(bandwidth_gb_per_s=48.0)
     env = simpy.Environment()
-    dram = Dram(env, hw, [])
+    dram = LevelServer(env, hw.level("dram"), [])
     row = TraceRow("store", 0, "l0", 0, "forward")
     assert dram.issue(64, True, row) == 2
     delays = [dram.issue(64, True, row) for _ in range(99)]
     assert delays[-1] == math.ceil(100 * 64 / 48) == 134
     # fractions that add up to a whole cycle stay on it: 3 x 64 B at 48 B/cycle end at 4
-    dram = Dram(simpy.Environment(), hw, [])
+    dram = LevelServer(simpy.Environment(), hw.level("dram"), [])
     assert [dram.issue(64, True, row) for _ in range(3)] == [2, 3, 4]

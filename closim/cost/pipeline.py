@@ -109,31 +109,30 @@ def group_parts(
     lanes = np.array(list(compute.values()), dtype=np.int64).reshape(len(compute), n)
     ahead = max((r.prefetch_steps for r in rows if r.op in ("compute", "vector")), default=1)
     parts = pipeline_parts(hw, np.array(loads), np.array(stores[:n]), lanes,
-                           np.array(vector_c), any_dram, ahead)  # fmt: skip
+                           np.array(vector_c), any_dram, ahead,
+                           _level_steps(rows, steps, n, hw))  # fmt: skip
     return parts, (group_work(rows, hw) if compute else 0)
 
 
-def pipeline_cycles(
-    hw: Accelerator,
-    load_bytes: np.ndarray,
-    store_bytes: np.ndarray,
-    compute_cycles: np.ndarray,
-    load_vector_cycles: np.ndarray | None = None,
-    any_dram: bool | None = None,
-    prefetch_steps: int = 1,
-) -> int:
-    """Cycles of one operation from its lockstep steps (the formula of ``group_cycles``).
-
-    ``load_bytes``: per step (``n + 1`` entries, the last 0), the DRAM bytes (whole bursts) the
-    step's loads move; ``store_bytes``: per step (``n``), its stores' bytes; ``compute_cycles``:
-    one row per lane (PE array, or the vector unit) with its compute in each of the ``n`` steps;
-    ``load_vector_cycles``: vector-unit cycles (index decode) of each step's loads. The read
-    latency counts when any byte moves (``any_dram``, default: any load or store bytes).
-    ``prefetch_steps``: how many steps ahead of the compute the loads may be issued.
-    """
-    return pipeline_parts(
-        hw, load_bytes, store_bytes, compute_cycles, load_vector_cycles, any_dram, prefetch_steps
-    ).cycles
+def _level_steps(
+    rows: list[TraceRow], steps: list[int], n: int, hw: Accelerator
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per timed level other than the DRAM: the bytes (whole bursts) each step's loads move
+    there (``n + 1`` entries) and each step's stores (``n``); levels nothing moves at left out."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for level in hw.timed_levels[1:]:
+        loads = np.zeros(n + 1, dtype=np.int64)
+        stores = np.zeros(n + 1, dtype=np.int64)
+        for r, i in zip(rows, steps, strict=True):
+            if r.op not in ("load", "store"):
+                continue
+            read = r.moved(level.name, "read")
+            write = r.moved(level.name, "write")
+            moved = burst_bytes(read, level.burst_bytes) + burst_bytes(write, level.burst_bytes)
+            (loads if r.op == "load" else stores)[i] += moved
+        if loads.any() or stores.any():
+            out[level.name] = (loads, stores[:n])
+    return out
 
 
 def pipeline_parts(
@@ -144,8 +143,21 @@ def pipeline_parts(
     load_vector_cycles: np.ndarray | None = None,
     any_dram: bool | None = None,
     prefetch_steps: int = 1,
+    levels: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> PipelineParts:
-    """``pipeline_cycles`` in parts (``closim.trace.PipelineParts``), same arguments."""
+    """One operation's pipeline (the formula of ``group_cycles``) from its lockstep steps, in
+    parts (``closim.trace.PipelineParts``; ``.cycles`` is the operation alone).
+
+    ``load_bytes``: per step (``n + 1`` entries, the last 0), the DRAM bytes (whole bursts) the
+    step's loads move; ``store_bytes``: per step (``n``), its stores' bytes; ``compute_cycles``:
+    one row per lane (PE array, or the vector unit) with its compute in each of the ``n`` steps;
+    ``load_vector_cycles``: vector-unit cycles (index decode) of each step's loads. The read
+    latency counts when any byte moves (``any_dram``, default: any load or store bytes).
+    ``prefetch_steps``: how many steps ahead of the compute the loads may be issued.
+    ``levels``: per other timed level (an L2, ...), its (load, store) bytes per step, shaped as
+    the DRAM's: each level is its own server, so a step's transfers take the longest level's
+    cycles, and the latency is the longest of the levels read.
+    """
     load_c = _dram_cycles_v(load_bytes, hw)
     if load_vector_cycles is not None:
         load_c = load_c + load_vector_cycles
@@ -155,10 +167,20 @@ def pipeline_parts(
     lat = latency_cycles(hw) if any_dram else 0
     dram = int(load_c.sum() + store_c.sum())
     loads = bool(np.asarray(load_bytes).any())
+    level_cycles: list[tuple[str, int]] = []
+    for name, (level_loads, level_stores) in (levels or {}).items():
+        level = hw.level(name)
+        lc = _cycles_at_v(level_loads, level.bytes_per_cycle)
+        sc = _cycles_at_v(level_stores, level.bytes_per_cycle)
+        load_c, store_c = np.maximum(load_c, lc), np.maximum(store_c, sc)
+        lat = max(lat, math.ceil(level.latency_cycles))
+        level_cycles.append((name, int(lc.sum() + sc.sum())))
+        loads = loads or bool(level_loads.any())
     if compute_cycles.shape[0] == 0:
         return PipelineParts(
-            int(lat + load_c.sum()), 0, int(store_c.sum()), None, None, dram, loads
-        )
+            int(lat + load_c.sum()), 0, int(store_c.sum()), None, None, dram, loads,
+            tuple(level_cycles),
+        )  # fmt: skip
     n = compute_cycles.shape[1]
     # with two buffers a step's loads start when the previous step starts, so every step that
     # loads waits out the read latency too; with d steps in flight, d steps share one latency
@@ -183,12 +205,18 @@ def pipeline_parts(
     issued = body - int(busiest[n - 1 - d :].sum()) if n - 1 - d >= 0 else None
     gate = body - int(busiest[n - d :].sum()) if n - d >= 0 else None
     last_store = int(store_c[n - 1]) if n else 0
-    return PipelineParts(int(lat + load_c[0]), body, last_store, issued, gate, dram, loads)
+    return PipelineParts(
+        int(lat + load_c[0]), body, last_store, issued, gate, dram, loads, tuple(level_cycles)
+    )
 
 
 def _dram_cycles_v(nbytes: np.ndarray, hw: Accelerator) -> np.ndarray:
     """``dram_cycles`` over an array of burst-rounded byte counts."""
-    bpc = hw.dram_bytes_per_cycle
+    return _cycles_at_v(nbytes, hw.dram_bytes_per_cycle)
+
+
+def _cycles_at_v(nbytes: np.ndarray, bpc: float) -> np.ndarray:
+    """Cycles to move each of ``nbytes`` (burst-rounded) at ``bpc`` bytes per cycle."""
     nbytes = np.asarray(nbytes, dtype=np.int64)
     if math.isinf(bpc):
         return np.zeros_like(nbytes)

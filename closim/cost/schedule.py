@@ -14,7 +14,8 @@ trace order, operation ``g``:
   no latency: its stores are posted writes);
 - ends at ``max(body start + body + tail, DRAM free)``, where the DRAM is one server: it has
   carried every earlier operation's bytes and this one's from ``issue`` on, so overlapping
-  operations share its bandwidth rather than each getting all of it.
+  operations share its bandwidth rather than each getting all of it (every other timed level,
+  an L2 say, is a server of its own, booked the same way).
 
 With operations that depend on each other in a chain and one unit, this is the sum of their
 pipeline cycles minus what their heads and tails overlap; it never beats any unit's busy time or
@@ -49,7 +50,7 @@ def schedule(ops: Iterable[ScheduledOp]) -> tuple[dict[int, int], dict[int, int]
     unit_free: dict[str, int] = {}
     gate: dict[str, int] = {}
     issued = 0  # when the DMA has issued every load of the operations so far
-    dram_free = 0
+    level_free: dict[str, int] = {}  # per timed level (DRAM, L2...): when it is next free
     for op in ops:
         p = op.parts
         ready = max((ends[g] for g in op.after_groups if g in ends), default=0)
@@ -70,8 +71,10 @@ def schedule(ops: Iterable[ScheduledOp]) -> tuple[dict[int, int], dict[int, int]
             issue = body_start = max(ready, free)
             starts[op.group] = body_start
             end = body_start + p.body_cycles + p.tail_cycles
-        dram_free = max(dram_free, issue) + p.dram_cycles
-        ends[op.group] = max(end, dram_free)
+        for name, cycles in (("dram", p.dram_cycles), *p.level_cycles):
+            level_free[name] = max(level_free.get(name, 0), issue) + cycles
+            end = max(end, level_free[name])
+        ends[op.group] = end
         unit_free[op.unit] = body_start + p.body_cycles
         if p.gate_cycles is not None:
             gate[op.unit] = body_start + p.gate_cycles

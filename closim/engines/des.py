@@ -3,10 +3,12 @@ docs/architecture.md §7).
 
 Time is integer PE-clock cycles. Components (in ``closim.engines.des_parts``):
 
-* :class:`Dram`: one bandwidth server for all channels (interleaving spreads every transfer over
-  them): transfers are served in issue order at the full bandwidth, each for its bytes in whole
-  bursts, as one timed event. The latency then delays a read's completion without holding the
-  bandwidth, as pipelined DRAM does; writes are posted.
+* :class:`Memory`: per timed level (the DRAM, and any added level such as an L2), one
+  :class:`LevelServer` for all its channels (interleaving spreads every transfer over them):
+  transfers are served in issue order at the full bandwidth, each for its bytes in whole bursts,
+  as one timed event. The latency then delays a read's completion without holding the
+  bandwidth, as pipelined memory does; writes are posted. A row that moves bytes at several
+  levels is done when the slowest is.
 * :class:`Sram`: the free bytes of the global buffer. A load reserves its tile's bytes before it
   starts and gives them back when the last tile that reads it is done, so a full buffer stalls the
   loader (back-pressure) and double buffering comes out of the capacity. Tensors the mapper keeps
@@ -43,8 +45,8 @@ from closim.cost.pipeline import group_work, groups
 from closim.engines.base import Timing
 from closim.engines.des_parts import (
     DesResult,
-    Dram,
     Interval,
+    Memory,
     PEArray,
     Sram,
     sequential_peak_hold_bytes,
@@ -63,7 +65,7 @@ class _Engine:
         self.trace = trace
         self.rows = trace.rows
         self.intervals: list[Interval] = []
-        self.dram = Dram(self.env, hw, self.intervals)
+        self.memory = Memory(self.env, hw, self.intervals)
         self.live = trace.resident_live_bytes
         peaks = sequential_peak_hold_bytes(trace)
         # the sequential schedule must fit, or the model would deadlock where hardware would not
@@ -171,7 +173,7 @@ class _Engine:
             if row.vector_ops:  # index decode: the vector unit is shared, so a process
                 self.env.process(self._decoded_load(rid))
                 continue
-            delay = self.dram.issue(row.moved("dram", "read"), False, row)
+            delay = self.memory.issue(row, False)
             if delay:
                 self.env.timeout(delay).callbacks.append(functools.partial(self._loaded, rid))
             else:
@@ -179,7 +181,7 @@ class _Engine:
 
     def _decoded_load(self, rid: int):
         row = self.rows[rid]
-        yield from self.dram.transfer(row.moved("dram", "read"), False, row)
+        yield from self.memory.transfer(row, False)
         with self.vector_unit.resource.request() as req:
             yield req
             start = self.env.now
@@ -261,7 +263,7 @@ class _Engine:
             nxt = pending.pop(0)
             row = self.rows[nxt]
             self.sram.read_bytes += row.moved("sram", "read")
-            delay = self.dram.issue(row.moved("dram", "write"), True, row)
+            delay = self.memory.issue(row, True)
             if delay:
                 callback = functools.partial(self._stored, lane, nxt, pending)
                 self.env.timeout(delay).callbacks.append(callback)
@@ -298,8 +300,8 @@ class _Engine:
             group_end=self.group_end,
             group_start=self.group_start,
             macs=sum(u.macs for u in units),
-            read_bytes={"dram": self.dram.read_bytes, "sram": self.sram.read_bytes},
-            write_bytes={"dram": self.dram.write_bytes, "sram": self.sram.write_bytes},
+            read_bytes={**self.memory.bytes_moved("read"), "sram": self.sram.read_bytes},
+            write_bytes={**self.memory.bytes_moved("write"), "sram": self.sram.write_bytes},
             events=_event_count(self.env),
             intervals=self.intervals,
         )

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from closim.cost.dram import burst_bytes, latency_cycles
-from closim.model.hw import Accelerator
+from closim.cost.dram import burst_bytes
+from closim.model.hw import Accelerator, MemoryLevel
 from closim.trace import Trace, TraceRow
 
 
@@ -41,19 +41,21 @@ class DesResult:
     intervals: list[Interval] = field(default_factory=list)
 
 
-class Dram:
-    """DRAM as one bandwidth server: transfers are served in the order they are issued, each at
-    the full bandwidth of all channels together (address interleaving spreads a transfer's bursts
-    over every channel, so the channels act as one wide pipe); counts bytes moved.
+class LevelServer:
+    """A timed memory level (the DRAM, or an added level such as an L2) as one bandwidth server:
+    transfers are served in the order they are issued, each at the full bandwidth of the level
+    (address interleaving spreads a transfer's bursts over every channel, so the channels act as
+    one wide pipe); counts bytes moved.
 
     The server is a timeline (the cycle it is next free), not a SimPy resource: a transfer is
-    one timed event however many channels the DRAM has."""
+    one timed event however many channels the level has."""
 
-    def __init__(self, env: simpy.Environment, hw: Accelerator, record: list[Interval]) -> None:
+    def __init__(self, env: simpy.Environment, level: MemoryLevel, record: list[Interval]) -> None:
         self.env = env
-        self.bytes_per_cycle = hw.dram_bytes_per_cycle
-        self.burst = hw.dram.burst_bytes
-        self.latency = latency_cycles(hw)
+        self.name = level.name
+        self.bytes_per_cycle = level.bytes_per_cycle
+        self.burst = level.burst_bytes
+        self.latency = math.ceil(level.latency_cycles)
         self.free_at = 0.0  # the cycle the bandwidth is next free, fractions kept
         self.read_bytes = 0
         self.write_bytes = 0
@@ -77,7 +79,7 @@ class Dram:
         includes the latency). Bytes count when issued (the totals at the end are the same)."""
         now = self.env.now
         start, end = self._serve(nbytes)
-        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        self.record.append(Interval(self.name, "transfer", start, end, row.group, row.layer))
         if write:
             self.write_bytes += nbytes
             return end - now
@@ -86,13 +88,13 @@ class Dram:
 
     def transfer(self, nbytes: int, write: bool, row: TraceRow):
         """Process: moves ``nbytes`` once the transfers issued before it are through. A read
-        then waits the latency (which holds no bandwidth: pipelined DRAM); a write is posted
-        (done once the DRAM has taken it), as memory controllers do."""
+        then waits the latency (which holds no bandwidth: pipelined memory); a write is posted
+        (done once the level has taken it), as memory controllers do."""
         if nbytes == 0:
             return
         now = self.env.now
         start, end = self._serve(nbytes)
-        self.record.append(Interval("dram", "transfer", start, end, row.group, row.layer))
+        self.record.append(Interval(self.name, "transfer", start, end, row.group, row.layer))
         done = end if write else end + self.latency
         if done > now:
             yield self.env.timeout(done - now)
@@ -100,6 +102,48 @@ class Dram:
             self.write_bytes += nbytes
         else:
             self.read_bytes += nbytes
+
+
+class Memory:
+    """Every timed level's server; a row's transfers go to the levels they name, side by side,
+    and the row is done when the slowest is (the DRAM alone when nothing else is timed)."""
+
+    def __init__(self, env: simpy.Environment, hw: Accelerator, record: list[Interval]) -> None:
+        self.env = env
+        self.servers = [LevelServer(env, level, record) for level in hw.timed_levels]
+        self.dram = self.servers[0]
+        self.others = self.servers[1:]
+
+    def issue(self, row: TraceRow, write: bool) -> int:
+        """Queues ``row``'s transfers (its writes if ``write``, else its reads) at every timed
+        level; returns the cycles until the last is done. A row that moves nothing at an added
+        level is the DRAM's alone (its latency included even for zero bytes, as a read request
+        that finds nothing to move still waits for the answer)."""
+        direction = "write" if write else "read"
+        delay = self.dram.issue(row.moved("dram", direction), write, row)
+        for server in self.others:
+            nbytes = row.moved(server.name, direction)
+            if nbytes:
+                delay = max(delay, server.issue(nbytes, write, row))
+        return delay
+
+    def transfer(self, row: TraceRow, write: bool):
+        """Process: ``row``'s transfers at every timed level; done when the slowest is."""
+        direction = "write" if write else "read"
+        dram_bytes = row.moved("dram", direction)
+        others = [(s, row.moved(s.name, direction)) for s in self.others]
+        others = [(s, n) for s, n in others if n]
+        if not others:  # the DRAM alone: no extra process
+            yield from self.dram.transfer(dram_bytes, write, row)
+            return
+        moving = [(self.dram, dram_bytes), *others] if dram_bytes else others
+        yield self.env.all_of([self.env.process(s.transfer(n, write, row)) for s, n in moving])
+
+    def bytes_moved(self, direction: str) -> dict[str, int]:
+        """Bytes read (``direction`` read) or written at each timed level."""
+        return {
+            s.name: s.read_bytes if direction == "read" else s.write_bytes for s in self.servers
+        }
 
 
 class Sram:

@@ -1,6 +1,6 @@
 """Exact cost of a candidate GEMM tiling without emitting its rows: the tile walk of
 ``tiling.walk`` and the load planner of ``emit_gemm`` as NumPy arrays over all tiles, fed to the
-pipeline formula (``closim.cost.pipeline.pipeline_cycles``).
+pipeline formula (``closim.cost.pipeline.pipeline_parts``).
 
 ``score_gemm`` equals ``group_cycles`` of the rows ``emit_gemm`` would emit (a property the tests
 check on random GEMMs, tilings and accelerators), at a cost that grows with the number of tiles

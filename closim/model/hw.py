@@ -171,7 +171,9 @@ class MemoryLevel:
 
     ``capacity_bytes`` None: unbounded (off-chip); ``bytes_per_cycle`` in bytes per PE-clock cycle
     (``math.inf``: never a bottleneck); ``latency_cycles`` until a read's data arrives;
-    ``off_chip``: the level that backs the step (it holds every tensor before and after it).
+    ``off_chip``: the level that backs the step (it holds every tensor before and after it);
+    ``timed``: the engines time its transfers (a bandwidth server with that latency, moving
+    whole ``burst_bytes``), as they do the DRAM's; an untimed level is counted and priced only.
     """
 
     name: str
@@ -182,6 +184,8 @@ class MemoryLevel:
     write_pj_per_byte: float
     roles: tuple[str, ...] = ROLES
     off_chip: bool = False
+    timed: bool = False
+    burst_bytes: int = 1
 
 
 @dataclass(frozen=True)
@@ -225,9 +229,14 @@ class Accelerator:
         dram_pj_per_byte = 8 * self.dram.total_pj_per_bit
         dram = MemoryLevel(
             "dram", None, self.dram_bytes_per_cycle, self.dram_latency_cycles, dram_pj_per_byte,
-            dram_pj_per_byte, off_chip=True,
+            dram_pj_per_byte, off_chip=True, timed=True, burst_bytes=self.dram.burst_bytes,
         )  # fmt: skip
         return (*on_chip, sram, dram, *self.extra_levels)
+
+    @property
+    def timed_levels(self) -> tuple[MemoryLevel, ...]:
+        """The levels the engines time: the DRAM, then every added level marked ``timed``."""
+        return tuple(level for level in self.levels if level.timed)
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called ``name`` (KeyError if the accelerator has none)."""

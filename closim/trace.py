@@ -115,7 +115,8 @@ class PipelineParts:
     the tile ``prefetch`` steps before the end (a following operation's first loads on the same
     unit wait for it; None: the operation has fewer steps); ``dram_cycles``: all its DRAM bytes at
     the sustained bandwidth; ``loads``: whether it loads anything; ``level_cycles``: (level,
-    cycles) of every other timed level it moves bytes at (an L2, ...)."""
+    cycles) of every other timed level it moves bytes at (an L2, ...); ``lanes``: the units its
+    body occupies (PE arrays 0 to lanes - 1, or the vector unit)."""
 
     head_cycles: int
     body_cycles: int
@@ -125,6 +126,7 @@ class PipelineParts:
     dram_cycles: int
     loads: bool
     level_cycles: tuple[tuple[str, int], ...] = ()
+    lanes: int = 1
 
     @property
     def cycles(self) -> int:

@@ -169,7 +169,8 @@ def test_vector_chunk_cycles_equal_the_pipeline_formula_on_the_emitted_rows(
         emit_vector.emit_vector(rows_, program, hw, op, i, res, (), chunks)
         reads, writes = emit_vector._streamed(program, op, i, res)
         expected = group_cycles(rows_.rows, hw)[0]
-        assert emit_vector._chunked_cycles(hw, op, reads, writes, chunks) == expected
+        at = emit_vector._levels(program, op, i, res)
+        assert emit_vector._chunked_cycles(hw, op, reads, writes, chunks, at) == expected
 
 
 def test_the_chosen_tiling_is_the_fastest_scored_candidate() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from closim.config import defaults
 from closim.config.hw_schema import HwConfig
 from closim.config.workload_schema import WorkloadConfig
@@ -11,6 +13,7 @@ from closim.model.hw import (
     Dma,
     Dram,
     MappingOptions,
+    MemoryLevel,
     PEArray,
     Power,
     Sram,
@@ -94,9 +97,23 @@ def build_accelerator(cfg: HwConfig, default_name: str) -> tuple[Accelerator, di
         static_power_mw=static,
         mapping=MappingOptions(**cfg.mapping.model_dump()),
         power=Power(clock_pj_per_pe_cycle=clock, noc_pj_per_byte=cfg.power.noc_pj_per_byte),
-        derived=tuple(notes),
+        extra_levels=tuple(_level(cfg, i, notes) for i in range(len(cfg.levels))),
     )
-    return hw, notes
+    return dataclasses.replace(hw, derived=tuple(notes)), notes
+
+
+def _level(cfg: HwConfig, i: int, notes: dict[str, str]) -> MemoryLevel:
+    """The timed MemoryLevel of ``levels[i]``: GB/s and ns in PE-clock cycles, energies as given
+    or derived by the SRAM law at its capacity, one burst an access (noted)."""
+    lv = cfg.levels[i]
+    read, write = _buffer_energy(
+        f"levels.{i}", lv.read_pj_per_byte, lv.write_pj_per_byte, lv.capacity_bytes,
+        8 * lv.burst_bytes, cfg.node_nm, notes,
+    )  # fmt: skip
+    return MemoryLevel(
+        lv.name, lv.capacity_bytes, lv.bandwidth_gb_per_s * 1e3 / cfg.clock_mhz,
+        lv.latency_ns * cfg.clock_mhz / 1e3, read, write, timed=True, burst_bytes=lv.burst_bytes,
+    )  # fmt: skip
 
 
 def build_workload(cfg: WorkloadConfig, default_name: str) -> Workload:

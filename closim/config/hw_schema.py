@@ -6,7 +6,7 @@ Energies left out (null) are derived by ``closim.config.defaults`` when the reco
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from closim.config.errors import CrossKeyError
 from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
@@ -158,6 +158,35 @@ class DramModel(Schema):
         return self
 
 
+class LevelModel(Schema):
+    """A memory level between the SRAM and the DRAM (an L2, TPU v4's CMEM): tensors the mapper
+    places there are read from and written to it instead of the DRAM, at its bandwidth and
+    latency, which the engines time."""
+
+    name: Text = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="the level's name in reports and transfers (lower case; not sram, dram or "
+        "accumulator)",
+    )
+    capacity_bytes: PositiveInt = Field(description="bytes it holds")
+    bandwidth_gb_per_s: PositiveFloat = Field(description="bandwidth in GB/s (1e9 bytes/s)")
+    latency_ns: NonNegativeFloat = Field(description="read latency in ns (holds no bandwidth)")
+    burst_bytes: PositiveInt = Field(64, description="bytes per access: the transfer granule")
+    read_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="read energy in pJ per byte; null: derived by the SRAM law"
+    )
+    write_pj_per_byte: NonNegativeFloat | None = Field(
+        None, description="write energy in pJ per byte; null: derived from the read energy"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_standard_level(cls, name: str) -> str:
+        if name in ("sram", "dram", "accumulator"):
+            raise ValueError(f"the name of a level of its own (got {name!r}, a standard level)")
+        return name
+
+
 class DmaModel(Schema):
     """The DMA engine between DRAM and the SRAM."""
 
@@ -244,6 +273,11 @@ class HwConfig(Schema):
     accumulator: AccumulatorModel | None = Field(None, description="partial-sum buffer; null: none")
     sram: SramModel = Field(description="the global on-chip buffer")
     dram: DramModel = Field(description="off-chip memory")
+    levels: list[LevelModel] = Field(
+        default_factory=list,
+        max_length=1,
+        description="memory levels between the SRAM and the DRAM (at most one): an L2, a CMEM",
+    )
     dma: DmaModel = Field(default_factory=DmaModel, description="the DRAM <-> SRAM DMA engine")
     vector_unit: VectorUnitModel = Field(
         default_factory=VectorUnitModel, description="element-wise unit"

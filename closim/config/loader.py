@@ -280,6 +280,19 @@ def resolved_config(
 
 def _hw_config(hw: Accelerator) -> dict[str, Any]:
     data = dataclasses.asdict(hw)
+    data["levels"] = [
+        {
+            "name": lv.name,
+            "capacity_bytes": lv.capacity_bytes,
+            # back to the config's units (the records hold per-cycle figures)
+            "bandwidth_gb_per_s": round(lv.bytes_per_cycle * hw.clock_mhz / 1e3, 9),
+            "latency_ns": round(lv.latency_cycles * 1e3 / hw.clock_mhz, 9),
+            "burst_bytes": lv.burst_bytes,
+            "read_pj_per_byte": lv.read_pj_per_byte,
+            "write_pj_per_byte": lv.write_pj_per_byte,
+        }
+        for lv in hw.extra_levels
+    ]
     return {key: data[key] for key in HwConfig.model_fields}
 
 

@@ -156,7 +156,7 @@ def pipeline_parts(
     ``prefetch_steps``: how many steps ahead of the compute the loads may be issued.
     ``levels``: per other timed level (an L2, ...), its (load, store) bytes per step, shaped as
     the DRAM's: each level is its own server, so a step's transfers take the longest level's
-    cycles, and the latency is the longest of the levels read.
+    cycles, and a step's loads wait the longest latency of the levels they read.
     """
     load_c = _dram_cycles_v(load_bytes, hw)
     if load_vector_cycles is not None:
@@ -167,15 +167,24 @@ def pipeline_parts(
     lat = latency_cycles(hw) if any_dram else 0
     dram = int(load_c.sum() + store_c.sum())
     loads = bool(np.asarray(load_bytes).any())
+    # the read latency each step's loads wait: the DRAM's alone, or with other levels the
+    # longest of the levels that step reads from
+    step_lat: np.ndarray | int = lat
     level_cycles: list[tuple[str, int]] = []
+    if levels:
+        step_lat = np.where(np.asarray(load_bytes) > 0, lat, 0)
     for name, (level_loads, level_stores) in (levels or {}).items():
         level = hw.level(name)
         lc = _cycles_at_v(level_loads, level.bytes_per_cycle)
         sc = _cycles_at_v(level_stores, level.bytes_per_cycle)
         load_c, store_c = np.maximum(load_c, lc), np.maximum(store_c, sc)
-        lat = max(lat, math.ceil(level.latency_cycles))
+        level_lat = math.ceil(level.latency_cycles)
+        step_lat = np.maximum(step_lat, np.where(level_loads > 0, level_lat, 0))
+        if level_loads.any() or level_stores.any():
+            lat = max(lat, level_lat)
         level_cycles.append((name, int(lc.sum() + sc.sum())))
         loads = loads or bool(level_loads.any())
+    head_lat = lat if np.isscalar(step_lat) or not load_c[0] else int(step_lat[0])
     if compute_cycles.shape[0] == 0:
         return PipelineParts(
             int(lat + load_c.sum()), 0, int(store_c.sum()), None, None, dram, loads,
@@ -193,7 +202,8 @@ def pipeline_parts(
     moved[1:] += store_c[: n - 1]
     lanes = np.maximum(1, np.count_nonzero(compute_cycles, axis=0))
     lanes_next = np.append(lanes[1:], 1)  # the lanes that read step i+1's loads
-    waited = np.where(load_c[1 : n + 1] > 0, lat + -(-moved // lanes_next), 0)
+    wait_lat = step_lat if np.isscalar(step_lat) else step_lat[1 : n + 1]
+    waited = np.where(load_c[1 : n + 1] > 0, wait_lat + -(-moved // lanes_next), 0)
     waited = np.maximum(moved, -(-waited // prefetch_steps))
     per_step = np.maximum(compute_cycles, waited[None, :])
     per_lane = per_step.sum(axis=1)
@@ -206,8 +216,9 @@ def pipeline_parts(
     gate = body - int(busiest[n - d :].sum()) if n - d >= 0 else None
     last_store = int(store_c[n - 1]) if n else 0
     return PipelineParts(
-        int(lat + load_c[0]), body, last_store, issued, gate, dram, loads, tuple(level_cycles)
-    )
+        int(head_lat + load_c[0]), body, last_store, issued, gate, dram, loads,
+        tuple(level_cycles), int(compute_cycles.shape[0]),
+    )  # fmt: skip
 
 
 def _dram_cycles_v(nbytes: np.ndarray, hw: Accelerator) -> np.ndarray:

@@ -9,9 +9,10 @@ trace order, operation ``g``:
   issued, the gate of its unit)``: one DMA engine issues loads in trace order, a load waits for
   the operations that produce its inputs, and the first tile on a unit may load only once the
   tile ``prefetch`` steps before it on that unit has started;
-- starts its body at ``max(issue + head, its unit free)``: the head overlaps whatever runs
-  before it (an operation with no loads starts at ``max(inputs ready, unit free)`` and waits for
-  no latency: its stores are posted writes);
+- starts its body at ``max(issue + head, its units free)``: the head overlaps whatever runs
+  before it; a GEMM occupies the arrays it computes on (0 to lanes - 1), so one on few arrays
+  leaves the others to the next; an operation with no loads starts at ``max(inputs ready, units
+  free)`` and waits for no latency (its stores are posted writes);
 - ends at ``max(body start + body + tail, DRAM free)``, where the DRAM is one server: it has
   carried every earlier operation's bytes and this one's from ``issue`` on, so overlapping
   operations share its bandwidth rather than each getting all of it (every other timed level,
@@ -47,16 +48,17 @@ def schedule(ops: Iterable[ScheduledOp]) -> tuple[dict[int, int], dict[int, int]
     first tile when it loads nothing), end its last row done."""
     starts: dict[int, int] = {}
     ends: dict[int, int] = {}
-    unit_free: dict[str, int] = {}
-    gate: dict[str, int] = {}
+    unit_free: dict[tuple[str, int], int] = {}
+    gate: dict[tuple[str, int], int] = {}
     issued = 0  # when the DMA has issued every load of the operations so far
     level_free: dict[str, int] = {}  # per timed level (DRAM, L2...): when it is next free
     for op in ops:
         p = op.parts
         ready = max((ends[g] for g in op.after_groups if g in ends), default=0)
-        free = unit_free.get(op.unit, 0)
+        units = [(op.unit, i) for i in range(p.lanes if op.unit == "arrays" else 1)]
+        free = max(unit_free.get(u, 0) for u in units)
         if p.loads:
-            issue = max(ready, issued, gate.get(op.unit, 0))
+            issue = max(ready, issued, max(gate.get(u, 0) for u in units))
             body_start = max(issue + p.head_cycles, free)
             if p.issued_cycles is not None:
                 issued = max(issue, body_start + p.issued_cycles)
@@ -72,10 +74,12 @@ def schedule(ops: Iterable[ScheduledOp]) -> tuple[dict[int, int], dict[int, int]
             starts[op.group] = body_start
             end = body_start + p.body_cycles + p.tail_cycles
         for name, cycles in (("dram", p.dram_cycles), *p.level_cycles):
-            level_free[name] = max(level_free.get(name, 0), issue) + cycles
-            end = max(end, level_free[name])
+            if cycles:  # a level it moves nothing at does not hold it up
+                level_free[name] = max(level_free.get(name, 0), issue) + cycles
+                end = max(end, level_free[name])
         ends[op.group] = end
-        unit_free[op.unit] = body_start + p.body_cycles
-        if p.gate_cycles is not None:
-            gate[op.unit] = body_start + p.gate_cycles
+        for u in units:
+            unit_free[u] = body_start + p.body_cycles
+            if p.gate_cycles is not None:
+                gate[u] = body_start + p.gate_cycles
     return starts, ends

@@ -118,13 +118,15 @@ class Memory:
         """Queues ``row``'s transfers (its writes if ``write``, else its reads) at every timed
         level; returns the cycles until the last is done. A row that moves nothing at an added
         level is the DRAM's alone (its latency included even for zero bytes, as a read request
-        that finds nothing to move still waits for the answer)."""
+        that finds nothing to move still waits for the answer); one that moves bytes only at an
+        added level does not wait for the DRAM."""
         direction = "write" if write else "read"
-        delay = self.dram.issue(row.moved("dram", direction), write, row)
-        for server in self.others:
-            nbytes = row.moved(server.name, direction)
-            if nbytes:
-                delay = max(delay, server.issue(nbytes, write, row))
+        others = [(s, row.moved(s.name, direction)) for s in self.others]
+        others = [(s, n) for s, n in others if n]
+        dram_bytes = row.moved("dram", direction)
+        delay = self.dram.issue(dram_bytes, write, row) if dram_bytes or not others else 0
+        for server, nbytes in others:
+            delay = max(delay, server.issue(nbytes, write, row))
         return delay
 
     def transfer(self, row: TraceRow, write: bool):

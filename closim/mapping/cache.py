@@ -79,6 +79,7 @@ def choice_key(
         arr, hw.dram_bytes_per_cycle, hw.dram.burst_bytes, latency_cycles(hw),
         hw.vector_unit.lanes, hw.mapping.tile_tolerance, hw.mapping.transpose,
         hw.widths.partial_sums_bytes, hw.accumulator is not None, hw.dma.prefetch_depth,
+        hw.timed_levels[1:],
     )  # fmt: skip
     sparse_fields = (sparse.b_fraction, sparse.c_fraction, sparse.index_bytes,
                      sparse.dense_elements, sparse.useful_macs, sparse.macs)  # fmt: skip

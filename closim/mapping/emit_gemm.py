@@ -122,7 +122,7 @@ class LoadPlanner:
             block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0], k_hi=lk[1],
             n_lo=ln[0], n_hi=ln[1],
             transfers=transfers(
-                ("dram", "read", opnd.role, dram), ("sram", "write", opnd.role, dense_bytes)
+                (opnd.level, "read", opnd.role, dram), ("sram", "write", opnd.role, dense_bytes)
             ),
             vector_ops=decode_ops, after_groups=self.after,
             # a resident tensor's first fetch lands in space the resident set already holds
@@ -131,18 +131,20 @@ class LoadPlanner:
         row_id = self.trace.add(row)
         if not index_bytes:
             return (row_id,)
-        return (row_id, self.trace.add(_index_row(row, opnd.index_tensor, index_bytes)))
+        index = _index_row(row, opnd.index_tensor, index_bytes, opnd.level)
+        return (row_id, self.trace.add(index))
 
 
-def _index_row(row: TraceRow, index_tensor: str, nbytes: int) -> TraceRow:
-    """A row of its own (role ``indices``) for the index arrays that ride with a sparse load."""
+def _index_row(row: TraceRow, index_tensor: str, nbytes: int, level: str) -> TraceRow:
+    """A row of its own (role ``indices``) for the index arrays that ride with a sparse load,
+    from the ``level`` the weight comes from."""
     return TraceRow(
         "load", row.group, row.layer, row.stage, row.pass_, operand="indices",
         tensor=index_tensor, block_lo=row.block_lo, block_hi=row.block_hi,
         m_lo=row.m_lo, m_hi=row.m_hi, k_lo=row.k_lo, k_hi=row.k_hi, n_lo=row.n_lo,
         n_hi=row.n_hi,
         transfers=transfers(
-            ("dram", "read", "indices", nbytes), ("sram", "write", "indices", nbytes)
+            (level, "read", "indices", nbytes), ("sram", "write", "indices", nbytes)
         ),
         sram_hold_bytes=nbytes if row.sram_hold_bytes else 0, after_groups=row.after_groups,
     )  # fmt: skip
@@ -246,7 +248,7 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
                 tensor=c.tensor, array=tile.array, block_lo=lb[0], block_hi=lb[1],
                 m_lo=lm[0], m_hi=lm[1], n_lo=ln[0], n_hi=ln[1],
                 transfers=transfers(
-                    ("dram", "write", c.role, round(c_bytes * c.dram_fraction)),
+                    (c.level, "write", c.role, round(c_bytes * c.dram_fraction)),
                     ("sram", "read", c.role, c_bytes),
                 ),
                 depends_on=(cid,), after_groups=after,

@@ -50,7 +50,8 @@ def choose_chunks(
         | {max(1, fewest)}
     )
     reads, writes = _streamed(program, op, i, res)
-    cycles, chunks = min((_chunked_cycles(hw, op, reads, writes, c), c) for c in counts)
+    at = _levels(program, op, i, res)
+    cycles, chunks = min((_chunked_cycles(hw, op, reads, writes, c, at), c) for c in counts)
     moved = sum(t.nbytes for t in reads) + sum(t.nbytes for t in writes)
     return chunks, cycles, moved
 
@@ -71,20 +72,29 @@ def _streamed(program: Program, op: VectorOp, i: int, res: Residency) -> tuple[l
     return reads, writes
 
 
+def _levels(program: Program, op: VectorOp, i: int, res: Residency) -> dict[tuple[str, str], str]:
+    """The level each streamed tensor is read from (``(name, "read")``) and written to
+    (``(name, "write")``): the DRAM, or an added level that holds it."""
+    at = {(n, "read"): res.read_level(program, n, i) for n in op.reads}
+    at.update({(n, "write"): res.write_level(program, n) for n in op.writes})
+    return at
+
+
 def vector_totals(
     program: Program, hw: Accelerator, op: VectorOp, i: int, res: Residency, chunks: int
 ) -> tuple[tuple[Transfer, ...], int, int]:
     """What the rows ``emit_vector`` would emit add up to: (transfers summed per level,
     direction and role; vector-unit cycles; the SRAM bytes its double-buffered chunks take)."""
     reads, writes = _streamed(program, op, i, res)
+    at = _levels(program, op, i, res)
     read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
     write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
     role = program.tensors[op.writes[0]].role
-    items = [("dram", "read", t.role, t.nbytes) for t in reads]
+    items = [(at[(t.name, "read")], "read", t.role, t.nbytes) for t in reads]
     items += [("sram", "write", t.role, t.nbytes) for t in reads]
     items += [("sram", "read", role, sum(t.nbytes for t in read_all)),
               ("sram", "write", role, sum(t.nbytes for t in write_all))]  # fmt: skip
-    items += [("dram", "write", t.role, t.nbytes) for t in writes]
+    items += [(at[(t.name, "write")], "write", t.role, t.nbytes) for t in writes]
     items += [("sram", "read", t.role, t.nbytes) for t in writes]
     cycles = int((-(-_share_array(op.ops, chunks) // hw.vector_unit.lanes)).sum())
     # the first chunk is the largest: its loads of non-resident tensors, double-buffered
@@ -98,9 +108,11 @@ def _share_array(total: int, parts: int) -> np.ndarray:
     return base + (np.arange(parts) < extra).astype(np.int64)
 
 
-def _chunked_cycles(hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int) -> int:
+def _chunked_cycles(
+    hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int, at: dict
+) -> int:
     """Analytic cycles of the pass in ``chunks`` chunks (``_chunked_parts``' cycles)."""
-    return _chunked_parts(hw, op, reads, writes, chunks).cycles
+    return _chunked_parts(hw, op, reads, writes, chunks, at).cycles
 
 
 def vector_parts(
@@ -108,27 +120,35 @@ def vector_parts(
 ) -> PipelineParts:
     """The pipeline parts of elementwise pass ``i`` in ``chunks`` chunks, as its rows have them."""
     reads, writes = _streamed(program, op, i, res)
-    return _chunked_parts(hw, op, reads, writes, chunks)
+    return _chunked_parts(hw, op, reads, writes, chunks, _levels(program, op, i, res))
 
 
 def _chunked_parts(
-    hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int
+    hw: Accelerator, op: VectorOp, reads: list, writes: list, chunks: int, at: dict
 ) -> PipelineParts:
     """Pipeline parts of the pass in ``chunks`` chunks: the rows ``emit_vector`` would emit,
-    fed to the pipeline formula (one step per chunk) without building them."""
-    burst = hw.dram.burst_bytes
+    fed to the pipeline formula (one step per chunk) without building them; ``at`` gives each
+    tensor's level (``_levels``)."""
 
-    def bursts(tensors: list) -> np.ndarray:
+    def bursts(tensors: list, direction: str, level: str) -> np.ndarray:
+        burst = hw.dram.burst_bytes if level == "dram" else hw.level(level).burst_bytes
         total = np.zeros(chunks, dtype=np.int64)
         for t in tensors:
-            part = _share_array(t.nbytes, chunks)
-            total += -(-part // burst) * burst
+            if at[(t.name, direction)] == level:
+                part = _share_array(t.nbytes, chunks)
+                total += -(-part // burst) * burst
         return total
 
-    loads = np.zeros(chunks + 1, dtype=np.int64)
-    loads[:chunks] = bursts(reads)
+    def per_level(level: str) -> tuple[np.ndarray, np.ndarray]:
+        loads = np.zeros(chunks + 1, dtype=np.int64)
+        loads[:chunks] = bursts(reads, "read", level)
+        return loads, bursts(writes, "write", level)
+
     compute = -(-_share_array(op.ops, chunks) // hw.vector_unit.lanes)
-    return pipeline_parts(hw, loads, bursts(writes), compute[None, :])
+    others = {at[key] for key in at} - {"dram"}
+    levels = {name: per_level(name) for name in sorted(others)}
+    loads, stores = per_level("dram")
+    return pipeline_parts(hw, loads, stores, compute[None, :], levels=levels or None)
 
 
 def emit_vector(
@@ -143,6 +163,7 @@ def emit_vector(
 ) -> None:
     """The rows of an elementwise pass in ``chunks`` equal chunks."""
     reads, writes = _streamed(program, op, i, res)
+    at = _levels(program, op, i, res)
     read_all = [program.tensors[n] for n in dict.fromkeys(op.reads)]
     write_all = [program.tensors[n] for n in dict.fromkeys(op.writes)]
     split = {t.name: _shares(t.nbytes, chunks) for t in read_all + write_all}
@@ -160,7 +181,7 @@ def emit_vector(
                     operand=t.role,
                     tensor=t.name,
                     transfers=transfers(
-                        ("dram", "read", t.role, split[t.name][c]),
+                        (at[(t.name, "read")], "read", t.role, split[t.name][c]),
                         ("sram", "write", t.role, split[t.name][c]),
                     ),
                     sram_hold_bytes=0 if t.name in res.resident else split[t.name][c],
@@ -185,7 +206,7 @@ def emit_vector(
                 TraceRow(
                     "store", i, op.layer, op.stage, op.pass_, operand=t.role, tensor=t.name,
                     transfers=transfers(
-                        ("dram", "write", t.role, split[t.name][c]),
+                        (at[(t.name, "write")], "write", t.role, split[t.name][c]),
                         ("sram", "read", t.role, split[t.name][c]),
                     ),
                     depends_on=(vid,), after_groups=after,

@@ -19,7 +19,7 @@ from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.cache import CHOICES, SCORES, TOTALS, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
 from closim.mapping.emit_vector import choose_chunks, emit_vector, vector_parts, vector_totals
-from closim.mapping.residency import Residency, allocate, no_residency
+from closim.mapping.residency import Residency, allocate, no_residency, with_backing
 from closim.mapping.score import GemmScore, GemmTotals, gemm_totals, score_gemm
 from closim.mapping.search import search
 from closim.mapping.sparse import SparseGemm
@@ -66,6 +66,14 @@ def _operand(program: Program, name: str, i: int, res: Residency) -> tuple[bool,
     return on_chip, fill
 
 
+def _backed(res: Residency, program: Program, hw: Accelerator) -> Residency:
+    """``res`` with what the added level between SRAM and DRAM holds (if the hw has one)."""
+    backing = hw.timed_levels[1:]
+    if not backing or backing[0].capacity_bytes is None:
+        return res
+    return with_backing(res, program, backing[0].name, backing[0].capacity_bytes)
+
+
 #: Shares of the SRAM the mapper tries to give to tensors that stay resident across operations.
 RESIDENCY_SHARES = (1.0, 0.5, 0.25, 0.0)
 
@@ -82,13 +90,13 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
     """
     capacity = hw.sram.capacity_bytes
     if hw.sram.partitions is not None:
-        residency = no_residency(program)
+        residency = _backed(no_residency(program), program, hw)
         return _emit(program, hw, residency, plan_step(program, hw, residency))
     reserves = [_reserve_bytes(op, hw, program) for op in program.ops]
     best: tuple | None = None
     tried: set[frozenset[str]] = set()
     for share in RESIDENCY_SHARES:
-        residency = allocate(program, int(capacity * share), reserves)
+        residency = _backed(allocate(program, int(capacity * share), reserves), program, hw)
         if residency.resident in tried:
             continue
         tried.add(residency.resident)
@@ -99,7 +107,7 @@ def map_program(program: Program, hw: Accelerator) -> Trace:
         if best is None or (plan.cycles, plan.dram_bytes) < best[0]:
             best = ((plan.cycles, plan.dram_bytes), residency, plan)
     if best is None:  # nothing fits even without residents: report why
-        residency = no_residency(program)
+        residency = _backed(no_residency(program), program, hw)
         return _emit(program, hw, residency, plan_step(program, hw, residency))
     return _emit(program, hw, best[1], best[2])
 
@@ -221,10 +229,13 @@ def _plan_gemm(
     # unstructured: memory moves the weight's non-zeros (and indices), or only dW's non-zeros
     sparse = SparseGemm.of(g, program)
     c_store = g.c not in res.resident or g.c == program.final_output
-    op_a = Operand(g.a, ta.role, ta.bytes_per_element, a_chip)
+    op_a = Operand(g.a, ta.role, ta.bytes_per_element, a_chip,
+                   level=res.read_level(program, g.a, i))  # fmt: skip
     op_b = Operand(g.b, tb.role, tb.bytes_per_element, b_chip, sparse.b_fraction,
-                   sparse.index_tensor, sparse.index_bytes)  # fmt: skip
-    op_c = Operand(g.c, tc.role, tc.bytes_per_element, not c_store, sparse.c_fraction)
+                   sparse.index_tensor, sparse.index_bytes,
+                   level=res.read_level(program, g.b, i))  # fmt: skip
+    op_c = Operand(g.c, tc.role, tc.bytes_per_element, not c_store, sparse.c_fraction,
+                   level=res.write_level(program, g.c))  # fmt: skip
     sram = hw.sram
     parts = sram.partitions
     acc = hw.accumulator

@@ -167,28 +167,41 @@ def score_gemm(
 ) -> GemmScore:
     """The exact pipeline cycles (and ranking figures) of ``g`` walked with ``tiling``."""
     w = _walk(arr, g, tiling, ops)
-    tk, steps, burst = w.tk, w.steps, hw.dram.burst_bytes
+    tk, steps = w.tk, w.steps
     step_of = w.wave[:, None] * tk + np.arange(tk)[None, :]
     compute = np.zeros((w.lanes, steps), dtype=np.int64)
     compute[w.lane[:, None], step_of] = w.cycles
     busiest = int(compute.sum(axis=1).max())
-    loads = np.zeros(steps + 1, dtype=np.int64)
+    # per level the operands' traffic goes to (the DRAM, or an added level that holds them)
+    loads: dict[str, np.ndarray] = {"dram": np.zeros(steps + 1, dtype=np.int64)}
+    stores: dict[str, np.ndarray] = {"dram": np.zeros(steps, dtype=np.int64)}
     decode = np.zeros(steps + 1, dtype=np.int64)
     dram_bytes = 0
     for opnd, once, key, n_key, outer in _operands(w, tiling):
         got = _operand_loads(opnd, once, w.wave, key, n_key, outer, w.sizes[2], tk, sparse,
-                             burst, hw.vector_unit.lanes)  # fmt: skip
+                             _burst(hw, opnd.level), hw.vector_unit.lanes)  # fmt: skip
         dram_bytes += got.dram_bytes + got.index_bytes
-        loads[: len(got.step_bytes)] += got.step_bytes
+        at = loads.setdefault(opnd.level, np.zeros(steps + 1, dtype=np.int64))
+        at[: len(got.step_bytes)] += got.step_bytes
         decode[: len(got.step_decode)] += got.step_decode
-    stores = np.zeros(steps, dtype=np.int64)
     written = _stored_bytes(w, ops.c)
     if written is not None:
         dram_bytes += int(written.sum())
-        np.add.at(stores, w.wave * tk + tk - 1, _bursts(written, burst))
-    parts = pipeline_parts(hw, loads, stores, compute, decode,
-                           prefetch_steps=tiling.prefetch_steps)  # fmt: skip
+        at = stores.setdefault(ops.c.level, np.zeros(steps, dtype=np.int64))
+        np.add.at(at, w.wave * tk + tk - 1, _bursts(written, _burst(hw, ops.c.level)))
+    levels = {
+        name: (loads.get(name, np.zeros(steps + 1, dtype=np.int64)),
+               stores.get(name, np.zeros(steps, dtype=np.int64)))
+        for name in (set(loads) | set(stores)) - {"dram"}
+    }  # fmt: skip
+    parts = pipeline_parts(hw, loads["dram"], stores["dram"], compute, decode,
+                           prefetch_steps=tiling.prefetch_steps, levels=levels or None)  # fmt: skip
     return GemmScore(parts.cycles, busiest, len(w.wave) * tk, dram_bytes, parts)
+
+
+def _burst(hw: Accelerator, level: str) -> int:
+    """The transfer granule of ``level`` (the DRAM's burst, or an added level's)."""
+    return hw.dram.burst_bytes if level == "dram" else hw.level(level).burst_bytes
 
 
 def _stored_bytes(w: _Walk, c: Operand) -> np.ndarray | None:
@@ -242,9 +255,9 @@ def gemm_totals(
     for opnd, once, key, n_key, outer in _operands(w, tiling):
         got = _operand_loads(opnd, once, w.wave, key, n_key, outer, sk, tk, sparse,
                              hw.dram.burst_bytes, hw.vector_unit.lanes)  # fmt: skip
-        add("dram", "read", opnd.role, got.dram_bytes)
+        add(opnd.level, "read", opnd.role, got.dram_bytes)
         add("sram", "write", opnd.role, got.dense_bytes)
-        add("dram", "read", "indices", got.index_bytes)
+        add(opnd.level, "read", "indices", got.index_bytes)
         add("sram", "write", "indices", got.index_bytes)
         vector_ops += got.decode_ops
         decode_cycles += int(got.step_decode.sum())
@@ -252,7 +265,7 @@ def gemm_totals(
     if written is not None:
         sb, sm, _, sn = w.sizes
         bi, mi, ni = w.index
-        add("dram", "write", ops.c.role, int(written.sum()))
+        add(ops.c.level, "write", ops.c.role, int(written.sum()))
         add("sram", "read", ops.c.role,
             int((sb[bi] * sm[mi] * sn[ni]).sum()) * ops.c.bytes_per_element)  # fmt: skip
     macs = g.blocks * g.m * g.k * g.n

@@ -39,6 +39,8 @@ class Operand:
 
     ``dram_fraction`` < 1 for an unstructured weight (only non-zeros and their indices move):
     DRAM bytes of a sub-tile = elements x width x dram_fraction + its share of ``index_bytes``.
+    ``level``: the memory level its off-chip traffic goes to (``dram``, or an added level such
+    as an L2 that holds it).
     """
 
     tensor: str
@@ -49,6 +51,7 @@ class Operand:
     index_tensor: str = ""
     index_bytes: int = 0
     elements: int = 0  # whole tensor (all blocks), for index shares
+    level: str = "dram"
 
 
 @dataclass(frozen=True)

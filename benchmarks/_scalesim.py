@@ -104,10 +104,20 @@ class ScaleSimGemm:
     sram_ifmap_read: int
     sram_filter_read: int
     sram_ofmap_write: int
+    # BANDWIDTH_REPORT.csv: average DRAM words per cycle CALC mode needs for no stalls
+    dram_ifmap_bw: float = 0.0
+    dram_filter_bw: float = 0.0
+    dram_ofmap_bw: float = 0.0
 
     @property
     def dram_read(self) -> int:
         return self.dram_ifmap_read + self.dram_filter_read
+
+    @property
+    def dram_demand_words_per_cycle(self) -> float:
+        """SCALE-Sim's DRAM bandwidth demand: its average ifmap + filter + ofmap DRAM words per
+        cycle (words are 1 byte here)."""
+        return self.dram_ifmap_bw + self.dram_filter_bw + self.dram_ofmap_bw
 
 
 @dataclass(frozen=True)
@@ -188,8 +198,9 @@ def run_scalesim(
         timing = json.loads(marks[-1][len(_MARK) :])
         comp = _report(report / "COMPUTE_REPORT.csv")
         det = _report(report / "DETAILED_ACCESS_REPORT.csv")
+        bws = _report(report / "BANDWIDTH_REPORT.csv")
     out = []
-    for (m, k, n), c, d in zip(gemms, comp, det, strict=True):
+    for (m, k, n), c, d, bw in zip(gemms, comp, det, bws, strict=True):
         total, stall = int(c["Total Cycles"]), int(c["Stall Cycles"])
         out.append(
             ScaleSimGemm(
@@ -205,6 +216,9 @@ def run_scalesim(
                 sram_ifmap_read=int(d["SRAM IFMAP Reads"]),
                 sram_filter_read=int(d["SRAM Filter Reads"]),
                 sram_ofmap_write=int(d["SRAM OFMAP Writes"]),
+                dram_ifmap_bw=bw["Avg IFMAP DRAM BW"],
+                dram_filter_bw=bw["Avg FILTER DRAM BW"],
+                dram_ofmap_bw=bw["Avg OFMAP DRAM BW"],
             )
         )
     return ScaleSimRun(out, timing["sim_s"], timing["import_s"], process_s)

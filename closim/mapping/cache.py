@@ -14,7 +14,7 @@ from typing import Any
 
 from closim.cost.dram import latency_cycles
 from closim.lowering.program import Gemm
-from closim.mapping import search, tiling
+from closim.mapping import search, tiling, walk
 from closim.mapping.tiling import ArraySpec, Budget, Operand
 from closim.model.hw import Accelerator
 
@@ -92,8 +92,11 @@ def choice_key(
 def clear_caches() -> None:
     """Forgets every memoized fold plan, tiling search and GEMM choice of this process."""
     tiling._fold_plan.cache_clear()
+    walk.clear_plans()
     search.search.cache_clear()
     search._scored.cache_clear()
+    search._operand_part.cache_clear()
+    search._output_part.cache_clear()
     search._base.cache_clear()
     CHOICES.clear()
     SCORES.clear()

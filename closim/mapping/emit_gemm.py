@@ -22,9 +22,8 @@ from closim.mapping.tiling import (
     Tiling,
     feed_bytes,
     tile_fold_plan,
-    tile_sequence_cycles,
-    walk,
 )
+from closim.mapping.walk import loop_nest, tile_sequence_cycles, walk
 from closim.model.hw import Accelerator
 from closim.trace import Trace, TraceRow, Transfer, transfers
 
@@ -44,14 +43,19 @@ def tile_transfers(
     accumulator when there is one, else in the SRAM at ``psum_bytes`` per element) and the final
     output written to the SRAM at C's width. Partial sums are written once per K-fold but the
     last and read back once per K-fold but the first, plus once more when the tile continues an
-    earlier k-tile; with an accumulator the final values are read out of it too."""
+    earlier k-tile; with an accumulator the final values are read out of it too. Under an
+    output-stationary dataflow a chained tile (``closim.mapping.walk``) finds its partial sums
+    still in the PEs, and a tile the next one chains onto leaves them there."""
     bt, mt, kt, nt = (r[1] - r[0] for r in (tile.b, tile.m, tile.k, tile.n))
     feed_x, feed_y, kfolds = feed_bytes(
         arr, bt, mt, kt, nt, x.bytes_per_element, y.bytes_per_element
     )
     out = bt * mt * nt
-    psum_writes = out * (kfolds - (1 if tile.last_k else 0))
-    psum_reads = out * (kfolds - 1 + (0 if tile.first_k else 1))
+    in_pes = dataflow_spec(arr.dataflow).stationary == "c"
+    stays_before = in_pes and tile.chained
+    stays_after = in_pes and tile.chains_on
+    psum_writes = out * (kfolds - (1 if tile.last_k or stays_after else 0))
+    psum_reads = out * (kfolds - 1 + (0 if tile.first_k or stays_before else 1))
     final = out if tile.last_k else 0
     level = "accumulator" if accumulator else "sram"
     final_readout = final * psum_bytes if accumulator else 0
@@ -193,7 +197,7 @@ def emit_gemm(
         fills={ops.a.tensor: ops.a_fill, ops.b.tensor: ops.b_fill}, ahead=tiling.prefetch_steps,
     )  # fmt: skip
     first_row = len(trace.rows)
-    per_array: dict[int, list[tuple[int, FoldPlan]]] = {}
+    per_array: dict[int, list[tuple[int, FoldPlan, bool]]] = {}
     for step in walk(shape, arr, tiling):
         for tile in step:
             _emit_tile(trace, hw, arr, g, group, tile, (x, y, ops.c), planner, sparse, after,
@@ -203,8 +207,8 @@ def emit_gemm(
         computes = [r for r in trace.rows[first_row:] if r.op == "compute"]
         computes[-1].useful_macs += g.useful_macs - sum(r.useful_macs for r in computes)
     for tiles in per_array.values():
-        cycles = tile_sequence_cycles(arr, [fp for _, fp in tiles])
-        for (cid, _), c in zip(tiles, cycles, strict=True):
+        cycles = tile_sequence_cycles(arr, [fp for _, fp, _ in tiles], [ch for *_, ch in tiles])
+        for (cid, _, _), c in zip(tiles, cycles, strict=True):
             trace.rows[cid].compute_cycles = c
     if not record:  # a deferred emission: the mapper made the record in closed form already
         return None
@@ -214,7 +218,8 @@ def emit_gemm(
 
 
 def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logical, per_array):
-    """The loads a tile needs, its compute row and (last k-tile) its store row."""
+    """The loads a tile needs (its spilled partial sums included), its compute row and its store
+    rows: spilled partial sums after a k-tile but the last, the output after the last."""
     x, y, c = xyc
     b, m, k, n = tile.b, tile.m, tile.k, tile.n
     bt, mt, kt, nt = b[1] - b[0], m[1] - m[0], k[1] - k[0], n[1] - n[0]
@@ -227,11 +232,18 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
     has_acc = hw.accumulator is not None
     out = bt * mt * nt
     lb, lm, lk, ln = logical(b, m, k, n)
+    ranges = dict(block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], n_lo=ln[0], n_hi=ln[1])
+    if tile.spill_in:
+        deps.append(trace.add(TraceRow(
+            "load", group, g.layer, g.stage, g.pass_, operand="partial_sums", tensor=c.tensor,
+            k_lo=0, k_hi=lk[0], **ranges,
+            transfers=spill_transfers(out * psum_w, has_acc, loading=True),
+            sram_hold_bytes=0 if has_acc else out * psum_w, after_groups=after,
+        )))  # fmt: skip
     cid = trace.add(
         TraceRow(
             "compute", group, g.layer, g.stage, g.pass_, array=tile.array,
-            block_lo=lb[0], block_hi=lb[1], m_lo=lm[0], m_hi=lm[1], k_lo=lk[0],
-            k_hi=lk[1], n_lo=ln[0], n_hi=ln[1],
+            k_lo=lk[0], k_hi=lk[1], **ranges,
             transfers=tile_transfers(arr, tile, x, y, c, psum_w, has_acc),
             macs=bt * mt * kt * nt, useful_macs=sparse.useful(bt * mt * kt * nt),
             folds=fp.folds, blocks_per_fold=fp.blocks_per_fold,
@@ -239,14 +251,20 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
             depends_on=tuple(deps), after_groups=after,
         )
     )  # fmt: skip
-    per_array.setdefault(tile.array, []).append((cid, fp))
+    per_array.setdefault(tile.array, []).append((cid, fp, tile.chained))
+    if tile.spill_out:
+        trace.add(TraceRow(
+            "store", group, g.layer, g.stage, g.pass_, operand="partial_sums", tensor=c.tensor,
+            array=tile.array, k_lo=0, k_hi=lk[1], **ranges,
+            transfers=spill_transfers(out * psum_w, has_acc, loading=False),
+            depends_on=(cid,), after_groups=after,
+        ))  # fmt: skip
     if tile.last_k and not c.on_chip:
         c_bytes = out * c.bytes_per_element
         trace.add(
             TraceRow(
                 "store", group, g.layer, g.stage, g.pass_, operand=c.role,
-                tensor=c.tensor, array=tile.array, block_lo=lb[0], block_hi=lb[1],
-                m_lo=lm[0], m_hi=lm[1], n_lo=ln[0], n_hi=ln[1],
+                tensor=c.tensor, array=tile.array, **ranges,
                 transfers=transfers(
                     (c.level, "write", c.role, round(c_bytes * c.dram_fraction)),
                     ("sram", "read", c.role, c_bytes),
@@ -254,6 +272,17 @@ def _emit_tile(trace, hw, arr, g, group, tile, xyc, planner, sparse, after, logi
                 depends_on=(cid,), after_groups=after,
             )
         )  # fmt: skip
+
+
+def spill_transfers(nbytes: int, accumulator: bool, loading: bool) -> tuple[Transfer, ...]:
+    """Traffic of one spill row: ``nbytes`` of partial sums between DRAM and where they live on
+    chip (the accumulator when there is one, else the SRAM); ``loading``: back from DRAM."""
+    level = "accumulator" if accumulator else "sram"
+    if loading:
+        return transfers(("dram", "read", "partial_sums", nbytes),
+                         (level, "write", "partial_sums", nbytes))  # fmt: skip
+    return transfers((level, "read", "partial_sums", nbytes),
+                     ("dram", "write", "partial_sums", nbytes))  # fmt: skip
 
 
 def _record(rows, trace, g, group, tiling, arr, ops, per_array) -> GemmMapping:
@@ -264,7 +293,8 @@ def _record(rows, trace, g, group, tiling, arr, ops, per_array) -> GemmMapping:
             sums[(t[0], t[1])] = sums.get((t[0], t[1]), 0) + t[3]
     computes = [r for r in rows if r.op == "compute"]
     busiest = max(
-        (sum(trace.rows[c].compute_cycles for c, _ in t) for t in per_array.values()), default=0
+        (sum(trace.rows[c].compute_cycles for c, *_ in t) for t in per_array.values()),
+        default=0,
     )
     return gemm_record(
         g, group, tiling, arr, ops, sums, folds=sum(r.folds for r in computes),
@@ -302,7 +332,7 @@ def gemm_record(
         dataflow=arr.dataflow, stationary=_stationary(arr.dataflow, tiling.transposed),
         arrays_used=arrays_used, blocks_per_fold=blocks_per_fold, folds=folds, tiles=tiles,
         tile=TileShape(tiling.bt, tiling.mt, tiling.kt, tiling.nt),
-        loop_order="m,n,k" if tiling.order == "mn" else "n,m,k",
+        loop_order=",".join(loop_nest(tiling.order)),
         pinned=tuple(t for t, flag in ((x.tensor, tiling.pin_a), (y.tensor, tiling.pin_b)) if flag),
         resident=tuple(o.tensor for o in (ops.a, ops.b, ops.c) if o.on_chip),
         compute_cycles=compute_cycles, busiest_array_cycles=busiest_array_cycles,

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
+from closim.cost.dram import latency_cycles
 from closim.lowering.program import Gemm, Program, VectorOp
 from closim.mapping.cache import CHOICES, SCORES, TOTALS, anonymous, choice_key
 from closim.mapping.emit_gemm import GemmOperands, emit_gemm, gemm_record
@@ -286,10 +287,13 @@ def choose_tiling(
     tol = hw.mapping.tile_tolerance
     a, b, c = (anonymous(o) for o in (operands.a, operands.b, operands.c))
     normal = GemmShape(g.blocks, g.m, g.k, g.n)
-    options = list(search(normal, arr, a, b, c, budget, bpc, False, tolerance=tol))
+    lat, depth = latency_cycles(hw), hw.dma.prefetch_depth
+    options = list(search(normal, arr, a, b, c, budget, bpc, False, tolerance=tol,
+                          latency_cycles=lat, prefetch_depth=depth))  # fmt: skip
     if hw.mapping.transpose:
         flipped = GemmShape(g.blocks, g.n, g.k, g.m)
-        options += search(flipped, arr, b, a, c, budget, bpc, True, tolerance=tol)
+        options += search(flipped, arr, b, a, c, budget, bpc, True, tolerance=tol,
+                          latency_cycles=lat, prefetch_depth=depth)  # fmt: skip
     if not options:
         CHOICES.put(key, (None,))
         return None

@@ -37,7 +37,7 @@ class GemmMapping:
     folds: int
     tiles: int
     tile: TileShape
-    loop_order: str  # "m,n,k" or "n,m,k"
+    loop_order: str  # loops outer -> inner, e.g. "m,n,k" (reduction innermost) or "n,k,m"
     pinned: tuple[str, ...]
     resident: tuple[str, ...]
     compute_cycles: int

@@ -1,5 +1,5 @@
 """Exact cost of a candidate GEMM tiling without emitting its rows: the tile walk of
-``tiling.walk`` and the load planner of ``emit_gemm`` as NumPy arrays over all tiles, fed to the
+``closim.mapping.walk`` and the load planner of ``emit_gemm`` as NumPy arrays, fed to the
 pipeline formula (``closim.cost.pipeline.pipeline_parts``).
 
 ``score_gemm`` equals ``group_cycles`` of the rows ``emit_gemm`` would emit (a property the tests
@@ -16,9 +16,10 @@ import numpy as np
 
 from closim.cost.pipeline import pipeline_parts
 from closim.lowering.program import Gemm
-from closim.mapping.emit_gemm import GemmOperands, tile_transfers
+from closim.mapping.emit_gemm import GemmOperands, spill_transfers, tile_transfers
 from closim.mapping.sparse import SparseGemm
-from closim.mapping.tiling import ArraySpec, Operand, TileStep, Tiling, tile_fold_plan
+from closim.mapping.tiling import ArraySpec, GemmShape, Operand, TileStep, Tiling, tile_fold_plan
+from closim.mapping.walk import WalkPlan, walk_plan
 from closim.model.hw import Accelerator
 from closim.trace import PipelineParts, Transfer, transfers
 
@@ -33,18 +34,6 @@ class GemmScore:
     tiles: int
     dram_bytes: int
     parts: PipelineParts | None = field(default=None, compare=False)  # the cycles in parts
-
-
-def _cdiv(a, b):
-    return -(-a // b)
-
-
-def _sizes(extent: int, tile: int) -> np.ndarray:
-    """Extent of every tile along one dimension (the last may be partial)."""
-    count = _cdiv(extent, tile)
-    sizes = np.full(count, tile, dtype=np.int64)
-    sizes[-1] = extent - (count - 1) * tile
-    return sizes
 
 
 def _bursts(nbytes: np.ndarray, burst: int) -> np.ndarray:
@@ -70,91 +59,46 @@ class GemmTotals:
 
 @dataclass
 class _Walk:
-    """The tile walk of one tiling as arrays: per-dimension tile sizes, the p-tiles' indices in
-    walk order, their wave and lane, and every (p-tile, k-tile)'s compute cycles in sequence."""
+    """The walk of one tiling (``closim.mapping.walk.walk_plan``) with the operands oriented:
+    X, Y and whether each fills the resident set here."""
 
     x: Operand
     y: Operand
     x_fill: bool
     y_fill: bool
-    sizes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-    index: tuple[np.ndarray, np.ndarray, np.ndarray]  # bi, mi, ni per p-tile
-    wave: np.ndarray
-    lane: np.ndarray
-    shapes: np.ndarray  # distinct (b, m, n) p-tile sizes
-    shape_of: np.ndarray  # per p-tile, its row in ``shapes``
-    cycles: np.ndarray  # (p-tiles, k-tiles)
-
-    @property
-    def tk(self) -> int:
-        return len(self.sizes[2])
-
-    @property
-    def lanes(self) -> int:
-        return int(self.lane.max()) + 1
-
-    @property
-    def steps(self) -> int:
-        return (int(self.wave[-1]) + 1) * self.tk
+    plan: WalkPlan
 
 
 def _walk(arr: ArraySpec, g: Gemm, tiling: Tiling, ops: GemmOperands) -> _Walk:
     if tiling.transposed:
-        dims, x, y, x_fill, y_fill = (g.blocks, g.n, g.k, g.m), ops.b, ops.a, ops.b_fill, ops.a_fill
+        shape, x, y, x_fill, y_fill = (GemmShape(g.blocks, g.n, g.k, g.m), ops.b, ops.a,
+                                       ops.b_fill, ops.a_fill)  # fmt: skip
     else:
-        dims, x, y, x_fill, y_fill = (g.blocks, g.m, g.k, g.n), ops.a, ops.b, ops.a_fill, ops.b_fill
-    sb, sm, sk, sn = (_sizes(e, t) for e, t in zip(dims, (tiling.bt, tiling.mt, tiling.kt,
-                                                         tiling.nt), strict=True))  # fmt: skip
-    tb, tm, tk, tn = len(sb), len(sm), len(sk), len(sn)
-    # p-tiles in walk order: blocks outermost, then m and n in the tiling's loop order
-    if tiling.order == "mn":
-        bi, mi, ni = (a.ravel() for a in np.indices((tb, tm, tn)))
-    else:
-        bi, ni, mi = (a.ravel() for a in np.indices((tb, tn, tm)))
-    n_p = len(bi)
-    count = arr.count
-    wave = np.arange(n_p) // count
-    lane = np.arange(n_p) % count
-    # compute: cycles of every (p-tile, k-tile), from the few distinct tile shapes' fold plans;
-    # a p-tile's shape is full or edge along b, m and n: at most 8 classes, coded without sorting
-    code = ((bi == tb - 1) * 4 + (mi == tm - 1) * 2 + (ni == tn - 1)).astype(np.int64)
-    present = np.flatnonzero(np.bincount(code, minlength=8))
-    shapes = np.array([(sb[-1] if c & 4 else sb[0], sm[-1] if c & 2 else sm[0],
-                        sn[-1] if c & 1 else sn[0]) for c in present], dtype=np.int64)  # fmt: skip
-    inverse = np.searchsorted(present, code)
-    k_sizes = [int(sk[0])] + ([int(sk[-1])] if sk[-1] != sk[0] else [])
-    k_class = np.zeros(tk, dtype=np.int64)
-    k_class[-1] = len(k_sizes) - 1  # only the last k-tile may be short
-    plans = [[tile_fold_plan(arr, int(b_), int(m_), k_, int(n_)) for k_ in k_sizes]
-             for b_, m_, n_ in shapes]  # fmt: skip
-    cyc = np.array([[fp.cycles for fp in row] for row in plans], dtype=np.int64)
-    fill = np.array([[fp.fill_cycles for fp in row] for row in plans], dtype=np.int64)
-    cyc, fill = cyc[inverse][:, k_class], fill[inverse][:, k_class]
-    lanes = min(count, n_p)
-    if arr.fold_model == "scalesim":
-        cyc = cyc + 1  # every tile but each lane's last keeps one more cycle
-        last_p = n_p - 1 - ((n_p - 1 - np.arange(lanes)) % count)  # each lane's last p-tile
-        cyc[last_p, tk - 1] -= 1
-    else:
-        cyc = cyc - fill  # every tile but each lane's first overlaps its fill
-        cyc[:lanes, 0] += fill[:lanes, 0]
-    return _Walk(x, y, x_fill, y_fill, (sb, sm, sk, sn), (bi, mi, ni), wave, lane, shapes,
-                 inverse, cyc)  # fmt: skip
+        shape, x, y, x_fill, y_fill = (GemmShape(g.blocks, g.m, g.k, g.n), ops.a, ops.b,
+                                       ops.a_fill, ops.b_fill)  # fmt: skip
+    return _Walk(x, y, x_fill, y_fill, walk_plan(shape, arr, tiling))
 
 
 def _operands(w: _Walk, tiling: Tiling):
-    """Per streamed operand of the walk: (operand, loads once, sub-tile key per p-tile, key
-    count, elements of a sub-tile per unit of k)."""
-    sb, sm, _, sn = w.sizes
-    bi, mi, ni = w.index
+    """Per streamed operand of the walk: (operand, loads once, sub-tile key (without k) per
+    existing p-tile position, key count, elements of the sub-tile per unit of k)."""
+    p = w.plan
+    sb, sm, _, sn = p.sizes
     tm, tn = len(sm), len(sn)
+    b, m, n = p.at_b, p.at_m, p.at_n
     for opnd, fill_first, pinned, key, n_key, outer in (
-        (w.x, w.x_fill, tiling.pin_a, bi * tm + mi, len(sb) * tm, sb[bi] * sm[mi]),
-        (w.y, w.y_fill, tiling.pin_b, bi * tn + ni, len(sb) * tn, sb[bi] * sn[ni]),
+        (w.x, w.x_fill, tiling.pin_a, b * tm + m, len(sb) * tm, sb[b] * sm[m]),
+        (w.y, w.y_fill, tiling.pin_b, b * tn + n, len(sb) * tn, sb[b] * sn[n]),
     ):
         if opnd.on_chip and not fill_first:
             continue  # resident: no loads at all
         yield opnd, fill_first or pinned, key, n_key, outer
+
+
+def _out_elements(p: WalkPlan) -> np.ndarray:
+    """Output elements of the p-tile at every position (G, W, L); 0 where none exists."""
+    sb, sm, _, sn = p.sizes
+    return np.where(p.exists, sb[p.b] * sm[p.m] * sn[p.n], 0)
 
 
 def score_gemm(
@@ -167,10 +111,9 @@ def score_gemm(
 ) -> GemmScore:
     """The exact pipeline cycles (and ranking figures) of ``g`` walked with ``tiling``."""
     w = _walk(arr, g, tiling, ops)
-    tk, steps = w.tk, w.steps
-    step_of = w.wave[:, None] * tk + np.arange(tk)[None, :]
-    compute = np.zeros((w.lanes, steps), dtype=np.int64)
-    compute[w.lane[:, None], step_of] = w.cycles
+    p = w.plan
+    steps = p.steps
+    compute = p.cycles.transpose(3, 0, 1, 2).reshape(p.lanes, steps)
     busiest = int(compute.sum(axis=1).max())
     # per level the operands' traffic goes to (the DRAM, or an added level that holds them)
     loads: dict[str, np.ndarray] = {"dram": np.zeros(steps + 1, dtype=np.int64)}
@@ -178,17 +121,27 @@ def score_gemm(
     decode = np.zeros(steps + 1, dtype=np.int64)
     dram_bytes = 0
     for opnd, once, key, n_key, outer in _operands(w, tiling):
-        got = _operand_loads(opnd, once, w.wave, key, n_key, outer, w.sizes[2], tk, sparse,
+        got = _operand_loads(opnd, once, p, key, n_key, outer, sparse,
                              _burst(hw, opnd.level), hw.vector_unit.lanes)  # fmt: skip
         dram_bytes += got.dram_bytes + got.index_bytes
         at = loads.setdefault(opnd.level, np.zeros(steps + 1, dtype=np.int64))
         at[: len(got.step_bytes)] += got.step_bytes
         decode[: len(got.step_decode)] += got.step_decode
-    written = _stored_bytes(w, ops.c)
+    written = _stored_bytes(p, ops.c)
     if written is not None:
         dram_bytes += int(written.sum())
         at = stores.setdefault(ops.c.level, np.zeros(steps, dtype=np.int64))
-        np.add.at(at, w.wave * tk + tk - 1, _bursts(written, _burst(hw, ops.c.level)))
+        np.add.at(at, p.step_of(p.tk - 1)[p.exists], _bursts(written, _burst(hw, ops.c.level)))
+    if p.spills:  # partial sums spill to the DRAM
+        burst = hw.dram.burst_bytes
+        psum = _out_elements(p) * hw.widths.partial_sums_bytes
+        dram_bytes += 2 * (p.tk - 1) * int(psum.sum())
+        per_step = _bursts(psum, burst).sum(axis=2)  # (G, W): a wave's spill rows
+        wave_steps = np.broadcast_to(per_step[:, None, :], (p.groups, p.tk, p.waves))
+        spill = wave_steps.reshape(-1)
+        k_of_step = np.tile(np.repeat(np.arange(p.tk), p.waves), p.groups)
+        loads["dram"][:steps] += np.where(k_of_step > 0, spill, 0)
+        stores["dram"] += np.where(k_of_step < p.tk - 1, spill, 0)
     levels = {
         name: (loads.get(name, np.zeros(steps + 1, dtype=np.int64)),
                stores.get(name, np.zeros(steps, dtype=np.int64)))
@@ -196,7 +149,7 @@ def score_gemm(
     }  # fmt: skip
     parts = pipeline_parts(hw, loads["dram"], stores["dram"], compute, decode,
                            prefetch_steps=tiling.prefetch_steps, levels=levels or None)  # fmt: skip
-    return GemmScore(parts.cycles, busiest, len(w.wave) * tk, dram_bytes, parts)
+    return GemmScore(parts.cycles, busiest, int(p.exists.sum()) * p.tk, dram_bytes, parts)
 
 
 def _burst(hw: Accelerator, level: str) -> int:
@@ -204,13 +157,12 @@ def _burst(hw: Accelerator, level: str) -> int:
     return hw.dram.burst_bytes if level == "dram" else hw.level(level).burst_bytes
 
 
-def _stored_bytes(w: _Walk, c: Operand) -> np.ndarray | None:
-    """DRAM bytes of every p-tile's store row, or None when C stays on chip."""
+def _stored_bytes(p: WalkPlan, c: Operand) -> np.ndarray | None:
+    """DRAM bytes of every output store row (one per p-tile, after its last k-tile), in the
+    order of the existing p-tile positions, or None when C stays on chip."""
     if c.on_chip:
         return None
-    sb, sm, _, sn = w.sizes
-    bi, mi, ni = w.index
-    out = sb[bi] * sm[mi] * sn[ni] * c.bytes_per_element
+    out = p.at_out * c.bytes_per_element
     return np.rint(out * c.dram_fraction).astype(np.int64)
 
 
@@ -223,57 +175,71 @@ def gemm_totals(
     sparse: SparseGemm,
 ) -> GemmTotals:
     """What the rows ``emit_gemm`` would emit for ``tiling`` add up to, without emitting them:
-    compute tiles fall into a few classes (sizes, first and last k-tile), each class's traffic
-    is ``tile_transfers`` of one of its tiles times its count; loads and stores as scored."""
+    compute tiles fall into a few classes (sizes, first and last k-tile, fold chaining), each
+    class's traffic is ``tile_transfers`` of one of its tiles times its count; loads, stores and
+    spills as scored."""
     w = _walk(arr, g, tiling, ops)
+    p = w.plan
     sums: dict[tuple[str, str, str], int] = {}
 
     def add(level: str, direction: str, role: str, nbytes: int) -> None:
         if nbytes:
             sums[(level, direction, role)] = sums.get((level, direction, role), 0) + nbytes
 
-    _, _, sk, _ = w.sizes
-    tk = w.tk
-    per_shape = np.bincount(w.shape_of, minlength=len(w.shapes))
-    k_classes: dict[tuple[int, bool, bool], int] = {}
-    for ki in range(tk):
-        cls = (int(sk[ki]), ki == 0, ki == tk - 1)
-        k_classes[cls] = k_classes.get(cls, 0) + 1
+    sb, sm, sk, sn = p.sizes
+    tk = p.tk
     psum_w = hw.widths.partial_sums_bytes
     has_acc = hw.accumulator is not None
+    # a tile's class: its p-tile's shape class, its k-tile (size, first, last) and, where the
+    # partial sums stay in the PEs (output stationary), whether it chains on or is chained onto
+    ex4 = np.broadcast_to(p.exists[:, None], p.cycles.shape)
+    # k-tiles by role: 0 a middle one, 1 the first, 2 the last, 3 the only one (a representative
+    # of each: only the last may be short)
+    kc = (np.arange(tk) == 0) * 1 + (np.arange(tk) == tk - 1) * 2
+    k_of = {int(c): int(np.flatnonzero(kc == c)[0]) for c in np.unique(kc)}
+    code = (np.broadcast_to(p.pclass[:, None], ex4.shape) * 4
+            + kc[None, :, None, None]) * 4 + p.chained * 2 + p.chains_on  # fmt: skip
+    counts = np.bincount(code[ex4], minlength=8 * 4 * 4)
     folds = bpf = 0
-    for (b_, m_, n_), count_p in zip(w.shapes.tolist(), per_shape.tolist(), strict=True):
-        for (k_, first, last), count_k in k_classes.items():
-            count = count_p * count_k
-            tile = TileStep(0, (0, b_), (0, m_), (0, k_), (0, n_), first, last)
-            for t in tile_transfers(arr, tile, w.x, w.y, ops.c, psum_w, has_acc):
-                add(t[0], t[1], t[2], t[3] * count)
-            fp = tile_fold_plan(arr, b_, m_, k_, n_)
-            folds += fp.folds * count
-            bpf = max(bpf, fp.blocks_per_fold)
+    for c in np.flatnonzero(counts).tolist():
+        count = int(counts[c])
+        pc, ki, chained, chains_on = c // 16, k_of[c // 4 % 4], bool(c & 2), bool(c & 1)
+        b_ = int(sb[-1] if pc & 4 else sb[0])
+        m_ = int(sm[-1] if pc & 2 else sm[0])
+        n_ = int(sn[-1] if pc & 1 else sn[0])
+        k_ = int(sk[ki])
+        tile = TileStep(0, (0, b_), (0, m_), (0, k_), (0, n_), ki == 0, ki == tk - 1,
+                        chained=chained, chains_on=chains_on)  # fmt: skip
+        for t in tile_transfers(arr, tile, w.x, w.y, ops.c, psum_w, has_acc):
+            add(t[0], t[1], t[2], t[3] * count)
+        fp = tile_fold_plan(arr, b_, m_, k_, n_)
+        folds += fp.folds * count
+        bpf = max(bpf, fp.blocks_per_fold)
     vector_ops = decode_cycles = 0
     for opnd, once, key, n_key, outer in _operands(w, tiling):
-        got = _operand_loads(opnd, once, w.wave, key, n_key, outer, sk, tk, sparse,
-                             hw.dram.burst_bytes, hw.vector_unit.lanes)  # fmt: skip
+        got = _operand_loads(opnd, once, p, key, n_key, outer, sparse,
+                             _burst(hw, opnd.level), hw.vector_unit.lanes)  # fmt: skip
         add(opnd.level, "read", opnd.role, got.dram_bytes)
         add("sram", "write", opnd.role, got.dense_bytes)
         add(opnd.level, "read", "indices", got.index_bytes)
         add("sram", "write", "indices", got.index_bytes)
         vector_ops += got.decode_ops
         decode_cycles += int(got.step_decode.sum())
-    written = _stored_bytes(w, ops.c)
+    written = _stored_bytes(p, ops.c)
+    out_total = int(p.at_out.sum())
     if written is not None:
-        sb, sm, _, sn = w.sizes
-        bi, mi, ni = w.index
         add(ops.c.level, "write", ops.c.role, int(written.sum()))
-        add("sram", "read", ops.c.role,
-            int((sb[bi] * sm[mi] * sn[ni]).sum()) * ops.c.bytes_per_element)  # fmt: skip
+        add("sram", "read", ops.c.role, out_total * ops.c.bytes_per_element)
+    if p.spills:
+        nbytes = (tk - 1) * out_total * psum_w
+        for t in (*spill_transfers(1, has_acc, True), *spill_transfers(1, has_acc, False)):
+            add(t[0], t[1], t[2], nbytes)
     macs = g.blocks * g.m * g.k * g.n
     return GemmTotals(
         transfers=transfers(*((lv, d, r, b) for (lv, d, r), b in sums.items())),
         macs=macs, useful_macs=g.useful_macs if sparse.sparse else macs,
-        compute_cycles=int(w.cycles.sum()), vector_ops=vector_ops, decode_cycles=decode_cycles,
-        folds=folds, blocks_per_fold=bpf, arrays_used=w.lanes,
+        compute_cycles=int(p.cycles.sum()), vector_ops=vector_ops, decode_cycles=decode_cycles,
+        folds=folds, blocks_per_fold=bpf, arrays_used=p.lanes,
     )  # fmt: skip
 
 
@@ -293,57 +259,61 @@ class _Loads:
 def _operand_loads(
     opnd: Operand,
     once: bool,
-    wave: np.ndarray,
+    p: WalkPlan,
     key: np.ndarray,
     n_key: int,
     outer: np.ndarray,
-    sk: np.ndarray,
-    tk: int,
     sparse: SparseGemm,
     burst: int,
     vector_lanes: int,
 ) -> _Loads:
-    """One operand's loads, as ``LoadPlanner`` issues them. A sub-tile (key, k-tile) loads once
-    per step that needs it (arrays sharing it share the load); a pinned or filling operand loads
-    each sub-tile once per GEMM; otherwise, with K untiled, a sub-tile the previous step held is
-    kept."""
-    codes = wave * n_key + key
+    """One operand's loads, as ``LoadPlanner`` issues them. A step is (group, k-tile, wave);
+    every k-tile of a group sees the same waves, so the loads are found per wave position
+    (``omega = g * waves + w``) and repeated for every k-tile. A sub-tile (key, k) loads once per
+    step that needs it (arrays sharing it share the load); a pinned or filling operand loads each
+    once per GEMM; otherwise a sub-tile the previous step held is kept: the previous wave's at
+    the same k-tile, or with K untiled the previous group's last wave."""
+    tk, waves = p.tk, p.waves
+    codes = p.at_omega * n_key + key
+    sizes = outer
     if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):
-        # the loop order walks this operand's sub-tiles in order: distinct = where the code moves
-        pair = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+        # the walk meets this operand's sub-tiles in order: distinct = where the code moves
+        at = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+        pair = codes[at]
     else:
-        pair = np.unique(codes)  # distinct (wave, key), sorted by wave
-    w, k_ = pair // n_key, pair % n_key
-    elements_outer = np.zeros(n_key, dtype=np.int64)
-    elements_outer[key] = outer
+        pair, at = np.unique(codes, return_index=True)  # distinct (wave position, key)
+    om, k_ = np.divmod(pair, n_key)
+    elements_outer = sizes[at]
     if once:
-        first = np.unique(k_, return_index=True)[1]  # each key's first wave
-        w, k_ = w[first], k_[first]
-    elif tk == 1:
-        previous = (w - 1) * n_key + k_
-        at = np.minimum(np.searchsorted(pair, previous), len(pair) - 1)
-        keep = pair[at] != previous  # the previous wave did not hold it
-        w, k_ = w[keep], k_[keep]
-    # every kept (wave, key) loads its sub-tile at every k-tile
-    elements = (elements_outer[k_][:, None] * sk[None, :]).ravel()
-    step = (w[:, None] * tk + np.arange(tk)[None, :]).ravel()
+        first = np.unique(k_, return_index=True)[1]  # each key's first wave position
+        om, elements_outer = om[first], elements_outer[first]
+    else:
+        previous = pair - n_key
+        where = np.minimum(np.searchsorted(pair, previous), len(pair) - 1)
+        held = (pair[where] == previous) & ((om % waves > 0) | (tk == 1))
+        om, elements_outer = om[~held], elements_outer[~held]
+    # every kept (wave position, key) loads its sub-tile at every k-tile
+    sk = p.sizes[2]
+    elements = (elements_outer[:, None] * sk[None, :]).ravel()
+    step = (((om // waves)[:, None] * tk + np.arange(tk)[None, :]) * waves
+            + (om % waves)[:, None]).ravel()  # fmt: skip
     if opnd.dram_fraction == 1.0 and not opnd.index_bytes:  # dense: bytes are exact
         dram = elements * opnd.bytes_per_element
         index_bytes = decode = np.zeros_like(elements)
     else:
         # a few distinct sub-tile sizes: round each as the planner does, in Python arithmetic
-        sizes, which = np.unique(elements, return_inverse=True)
+        distinct, which = np.unique(elements, return_inverse=True)
         which = which.ravel()
-        per_size = [_load_bytes(opnd, int(e), sparse) for e in sizes]
-        dram, index_bytes, decode = (np.array([p[j] for p in per_size], dtype=np.int64)[which]
+        per_size = [_load_bytes(opnd, int(e), sparse) for e in distinct]
+        dram, index_bytes, decode = (np.array([q[j] for q in per_size], dtype=np.int64)[which]
                                      for j in range(3))  # fmt: skip
     per_row = _bursts(dram, burst) + _bursts(index_bytes, burst)
     steps = int(step.max()) + 1 if len(step) else 0
-    step_bytes = np.zeros(steps, dtype=np.int64)
-    np.add.at(step_bytes, step, per_row)
+    step_bytes = np.bincount(step, weights=per_row, minlength=steps).astype(np.int64)
     step_decode = np.zeros(steps, dtype=np.int64)
     if decode.any():
-        np.add.at(step_decode, step, -(-decode // vector_lanes))
+        step_decode = np.bincount(step, weights=-(-decode // vector_lanes),
+                                  minlength=steps).astype(np.int64)  # fmt: skip
     return _Loads(int(dram.sum()), int(elements.sum()) * opnd.bytes_per_element,
                   int(index_bytes.sum()), int(decode.sum()), step_bytes, step_decode)  # fmt: skip
 

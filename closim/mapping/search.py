@@ -18,9 +18,10 @@ from closim.mapping.tiling import (
     GemmShape,
     Operand,
     Tiling,
-    _candidates,
     _cdiv,
+    candidates,
 )
+from closim.mapping.walk import K_INNER_ORDERS, ORDERS, folds_v, loop_nest
 
 
 def _granules(arr: ArraySpec) -> tuple[int, int, int]:
@@ -51,132 +52,245 @@ def _fold_cycles_v(arr: ArraySpec, bt, mt, kt, nt):
     return latency - 1 + (folds - 1) * period, latency - 1 - period
 
 
-def _footprints(arr, a, b, acc_bytes, psum_bytes, fulls, bt, mt, kt, nt, pin_a, pin_b, per_step):
-    """SRAM bytes each candidate needs double-buffered for A, B and partial sums (C), from the
-    distinct A and B sub-tiles and p-tiles of one lockstep step."""
-    a_full, b_full = fulls
-    distinct_a, distinct_b, p_tiles = per_step
-    a_need = np.zeros_like(bt) if a.on_chip else np.where(
-        pin_a, a_full, 2 * distinct_a * bt * mt * kt * a.bytes_per_element
-    )  # fmt: skip
-    b_need = np.zeros_like(bt) if b.on_chip else np.where(
-        pin_b, b_full, 2 * distinct_b * bt * kt * nt * b.bytes_per_element
-    )  # fmt: skip
-    # outputs accumulate per array, double-buffered so one drains while the next accumulates
-    c_need = 2 * p_tiles * bt * mt * nt * psum_bytes
-    c_need = np.where(c_need <= acc_bytes, 0, c_need)
-    return a_need, b_need, c_need
+#: Per loop order (``ORDERS``): the nest position (0 outer .. 2 inner) of m, n and k.
+_POSITIONS = np.array([[loop_nest(o).index(d) for d in "mnk"] for o in ORDERS], dtype=np.int64)
 
 
-def _dram_bytes(shape, a, b, c, fulls, pin_a, pin_b, order_nm, tm, tk, tn):
-    """DRAM bytes of every candidate from its loop order's reuse: with k untiled, the inner loop
-    reuses the operand it does not index; a pinned operand is read once; otherwise A is re-read
-    per n-tile and B per m-tile. C is written once unless it stays on chip."""
-    a_full, b_full = fulls
-    a_once = pin_a | ((tk == 1) & (order_nm == 0))
-    b_once = pin_b | ((tk == 1) & (order_nm == 1))
-    a_mem = a_full * a.dram_fraction + a.index_bytes
-    b_mem = b_full * b.dram_fraction + b.index_bytes
-    a_dram = 0 if a.on_chip else np.where(a_once, a_mem, a_mem * tn)
-    b_dram = 0 if b.on_chip else np.where(b_once, b_mem, b_mem * tm)
-    c_dram = 0 if c.on_chip else shape.blocks * shape.m * shape.n * c.bytes_per_element
-    return np.asarray(a_dram + b_dram + c_dram + np.zeros_like(tm), dtype=np.int64)
-
-
-def _grid(shape: GemmShape, arr: ArraySpec) -> tuple:
-    """Every candidate at once, as flat NumPy arrays: tile sizes (blocks on the array count and
-    halvings, m/k/n from ``_candidates`` on the dataflow's granules), loop order and pinned
-    operands; then the tile counts per dimension."""
+def _grid(shape: GemmShape, arr: ArraySpec) -> tuple[np.ndarray, ...]:
+    """The tile sizes tried per dimension, as 1-D arrays broadcast along their own axis of a
+    (blocks, m, k, n) grid: blocks on the array count and halvings, m/k/n from ``candidates``
+    on the dataflow's granules."""
     gm, gk, gn = _granules(arr)
     b_sizes = sorted(
         {shape.blocks}
         | {_cdiv(shape.blocks, d) for d in (arr.count, 2 * arr.count, 4 * arr.count)}
         | {_cdiv(shape.blocks, 2**i) for i in range(1, 8)}
     )
-    # every pinning; ``search`` keeps those whose pinned operands fit the budget whole
-    pins = [(False, False), (True, False), (False, True), (True, True)]
-    grids = np.meshgrid(
-        np.array(b_sizes, dtype=np.int64),
-        np.array(_candidates(shape.m, gm, 8), dtype=np.int64),
-        np.array(_candidates(shape.k, gk, 8), dtype=np.int64),
-        np.array(_candidates(shape.n, gn, 8), dtype=np.int64),
-        np.array([0, 1]),  # order: 0 = "mn" (n inner), 1 = "nm" (m inner)
-        np.arange(len(pins)),
-        indexing="ij",
+    axes = (
+        b_sizes,
+        candidates(shape.m, gm, arr.legacy),
+        candidates(shape.k, gk, arr.legacy),
+        candidates(shape.n, gn, arr.legacy),
     )
-    bt, mt, kt, nt, order_nm, pin_i = (g.ravel() for g in grids)
-    pin_a = np.array([p[0] for p in pins])[pin_i]
-    pin_b = np.array([p[1] for p in pins])[pin_i]
-    tb, tm, tk, tn = (
-        _vcdiv(shape.blocks, bt),
-        _vcdiv(shape.m, mt),
-        _vcdiv(shape.k, kt),
-        _vcdiv(shape.n, nt),
+    return tuple(
+        np.array(v, dtype=np.int64).reshape([-1 if i == j else 1 for j in range(4)])
+        for i, v in enumerate(axes)
     )
-    return bt, mt, kt, nt, order_nm, pin_a, pin_b, tb, tm, tk, tn
 
 
 @dataclass(frozen=True)
-class _Scored:
-    """Every candidate of one GEMM orientation with its budget-independent scores (flat arrays):
-    tile sizes, loop order, pins, SRAM needs per operand, estimated cycles, DRAM bytes, feed
-    bytes, tile count and the busiest array's compute."""
+class _Base:
+    """What every tiling (tile sizes and loop order, unpinned) of one oriented GEMM on one array
+    is, whatever its operands, as flat arrays: tile sizes, order; partial-sum elements C needs
+    in SRAM (two consecutive steps' p-tiles, at most the whole output); each operand's first
+    step's elements (distinct sub-tiles); how often A and B are read (re-fetch factors); steps
+    that load each operand (unpinned and pinned) and spilled partial sums; the partial sums
+    spilled, the busiest array's compute, arrays per step, SRAM feed elements of X and Y over
+    all tiles and the tile count."""
 
     bt: np.ndarray
     mt: np.ndarray
     kt: np.ndarray
     nt: np.ndarray
-    order_nm: np.ndarray
+    order: np.ndarray
+    c_elems: np.ndarray
+    a_first: np.ndarray
+    b_first: np.ndarray
+    refetch_a: np.ndarray
+    refetch_b: np.ndarray
+    steps_a: np.ndarray
+    steps_b: np.ndarray
+    steps_a_pinned: np.ndarray
+    steps_b_pinned: np.ndarray
+    steps_spill: np.ndarray
+    spilled: np.ndarray  # partial sums spilled, as multiples of the output (0: none)
+    busiest: np.ndarray
+    per_step: np.ndarray
+    feed_x: np.ndarray
+    feed_y: np.ndarray
+    tiles: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Every candidate of one GEMM orientation with its budget-independent scores (flat arrays):
+    its tiling (a row of ``base``), pins, SRAM needs per operand, estimated cycles, DRAM bytes,
+    feed bytes, tile count and the busiest array's compute."""
+
+    src: np.ndarray
     pin_a: np.ndarray
     pin_b: np.ndarray
     a_need: np.ndarray
     b_need: np.ndarray
     c_need: np.ndarray
+    footprint: np.ndarray
     est: np.ndarray
     dram: np.ndarray
     feed: np.ndarray
     tiles: np.ndarray
     busiest: np.ndarray
     footprint_sorted: np.ndarray  # every candidate's SRAM need, ascending
+    base: _Base = field(compare=False)
     selections: dict = field(default_factory=dict, compare=False)  # see ``search``
 
 
-@dataclass(frozen=True)
-class _Base:
-    """What every candidate of one oriented GEMM on one array is, whatever its operands: the
-    grid (``_grid``), distinct A and B sub-tiles and p-tiles per lockstep step, the busiest
-    array's compute, SRAM feed elements per tile and the tile count."""
-
-    grid: tuple
-    distinct_a: np.ndarray
-    distinct_b: np.ndarray
-    per_step: np.ndarray
-    busiest: np.ndarray
-    fx: np.ndarray
-    fy: np.ndarray
-    tiles: np.ndarray
+def _rows_spanned(window, row):
+    """Most rows of length ``row`` that ``window`` consecutive items starting at a multiple of
+    ``window`` can touch (a wave of p-tiles over the inner loop's rows)."""
+    return (row - np.gcd(window, row) + window - 1) // row + 1
 
 
 @lru_cache(maxsize=512)
 def _base(shape: GemmShape, arr: ArraySpec) -> _Base:
-    grid = _grid(shape, arr)
-    bt, mt, kt, nt, order_nm, _, _, tb, tm, tk, tn = grid
-    # distinct operand sub-tiles in one step (count arrays on consecutive p-tiles)
-    per_step = np.minimum(arr.count, tb * tm * tn)
-    inner = np.where(order_nm == 1, tm, tn)
-    distinct_a = np.where(order_nm == 1, per_step, _vcdiv(per_step, inner))
-    distinct_b = np.where(order_nm == 0, per_step, _vcdiv(per_step, inner))
+    """Every tiling at once, on a broadcast (order, blocks, m, k, n) grid: the figures each
+    needs whatever its operands, flat over the tilings worth trying (a reduction-outer order
+    only where K has several tiles and a group more waves than one; on one array, k outermost
+    scores as k in the middle, so only the latter)."""
+    bt, mt, kt, nt = (v[None] for v in _grid(shape, arr))
+    tb, tm, tk, tn = (_vcdiv(e, t) for e, t in zip((shape.blocks, shape.m, shape.k, shape.n),
+                                                   (bt, mt, kt, nt), strict=True))  # fmt: skip
+    orders = K_INNER_ORDERS if arr.legacy else ORDERS
+    order = np.arange(len(orders)).reshape(-1, 1, 1, 1, 1)
+    pos_m, pos_n, pos_k = (_POSITIONS[: len(orders), j].reshape(-1, 1, 1, 1, 1)
+                           for j in range(3))  # fmt: skip
+    full = np.broadcast_shapes(order.shape, bt.shape, mt.shape, kt.shape, nt.shape)
+    count = arr.count
+    k_inner, k_mid = pos_k == 2, pos_k == 1
+    n_inner = pos_n > pos_m  # p-tiles (b, outer, inner) with n inner
+    # a trivial inner loop leaves the outer one innermost (not within a (b, outer) group)
+    n_inner = n_inner ^ (~k_mid & (np.where(n_inner, tn, tm) == 1))
+    t_in, t_out = np.where(n_inner, tn, tm), np.where(n_inner, tm, tn)
+    p_all = tb * tm * tn
+    group = np.where(k_inner, count, np.where(k_mid, t_in, t_in * t_out))
+    groups = np.where(k_inner, _vcdiv(p_all, count), np.where(k_mid, tb * t_out, tb))
+    waves = np.where(k_inner, 1, _vcdiv(group, count))
+    window = np.minimum(count, np.where(k_inner, p_all, group))  # p-tiles per step
+    keep = np.broadcast_to(k_inner | ((tk > 1) & (waves > 1) & (k_mid | (count > 1))), full)
+    spills = ~k_inner & (tk > 1)  # (where kept: a group has several waves)
+    # distinct sub-tiles per step: of the operand the inner loop indexes (with b), at most one
+    # per p-tile and t_in per block touched; of the other, the rows the wave touches
+    blocks_touched = np.where(k_inner, np.minimum(tb, (window - 1) // (t_in * t_out) + 2), 1)
+    d_inner = np.minimum(window, t_in * blocks_touched)
+    d_outer = np.where(k_mid, 1, np.minimum(_rows_spanned(window, t_in),
+                                            np.where(k_inner, tb * t_out, t_out)))  # fmt: skip
+    distinct_a = np.where(n_inner, d_outer, d_inner)  # A is indexed by m
+    distinct_b = np.where(n_inner, d_inner, d_outer)
+    # re-fetches: an operand is read again for each iteration of the loop it does not index
+    # when that loop is outside its own innermost (non-trivial) loop
+    inner_a = np.maximum(np.where(tm > 1, pos_m, -1), np.where(tk > 1, pos_k, -1))
+    inner_b = np.maximum(np.where(tn > 1, pos_n, -1), np.where(tk > 1, pos_k, -1))
+    # ... and at most once per step that needs it (arrays computing together share a load)
+    refetch_a = np.minimum(np.where((tn > 1) & (pos_n < inner_a), tn, 1),
+                           _vcdiv(groups * waves * distinct_a, tb * tm))  # fmt: skip
+    refetch_b = np.minimum(np.where((tm > 1) & (pos_m < inner_b), tm, 1),
+                           _vcdiv(groups * waves * distinct_b, tb * tn))  # fmt: skip
     cycles, fill = _fold_cycles_v(arr, bt, mt, kt, nt)
-    seq = _vcdiv(tb * tm * tn, arr.count) * tk  # tiles the busiest array runs in a row
+    seq = groups * tk * waves  # tiles the busiest array (the first) runs in a row
+    runs = _fold_runs(arr, folds_v(arr, bt, mt, kt, nt) == 1, (tb, tk), seq,
+                      (n_inner, t_in, t_out, k_inner, k_mid, waves, groups, window))  # fmt: skip
+    spec = dataflow_spec(arr.dataflow)
+    t_len = spec.spatial_temporal(mt, kt, nt)[2]
     if arr.fold_model == "scalesim":
-        busiest = seq * (cycles + 1) - 1
+        busiest = runs * (cycles + 1) + (seq - runs) * t_len - 1
     else:
-        busiest = seq * cycles - (seq - 1) * fill
-    fx, fy, _ = dataflow_spec(arr.dataflow).feeds(bt, mt, kt, nt, arr.rows, arr.cols)
-    return _Base(grid, distinct_a, distinct_b, per_step, busiest, fx, fy, tb * tm * tk * tn)
+        busiest = cycles + (runs - 1) * (cycles - fill) + (seq - runs) * t_len
+    fx, fy, _ = spec.feeds(bt, mt, kt, nt, arr.rows, arr.cols)
+    a_first, b_first = distinct_a * bt * mt * kt, distinct_b * bt * kt * nt
+    sub_a, sub_b = tb * tm * tk, tb * tk * tn
+    elems = (shape.blocks * shape.m * shape.k, shape.blocks * shape.k * shape.n,
+             shape.blocks * shape.m * shape.n)  # fmt: skip
+    fields = {
+        "bt": bt, "mt": mt, "kt": kt, "nt": nt, "order": order,
+        "spilled": np.where(spills, 2 * (tk - 1), 0), "per_step": window, "busiest": busiest,
+        "refetch_a": refetch_a, "refetch_b": refetch_b, "a_first": a_first, "b_first": b_first,
+        "c_elems": np.minimum(2 * window * bt * mt * nt, elems[2]),
+        "steps_a": _vcdiv(sub_a * refetch_a, distinct_a),
+        "steps_b": _vcdiv(sub_b * refetch_b, distinct_b),
+        "steps_a_pinned": _vcdiv(sub_a, distinct_a), "steps_b_pinned": _vcdiv(sub_b, distinct_b),
+        "steps_spill": np.where(spills, np.minimum(_vcdiv(p_all * (tk - 1), window), seq), 0),
+        "feed_x": fx * (tb * tm * tk * tn), "feed_y": fy * (tb * tm * tk * tn),
+        "tiles": tb * tm * tk * tn,
+    }  # fmt: skip
+    return _Base(**{name: np.broadcast_to(v, full)[keep] for name, v in fields.items()})
+
+
+def _fold_runs(arr: ArraySpec, single, counts, seq, structure):
+    """Per candidate, how many of the first array's ``seq`` tiles start a new fold; the others
+    chain onto their predecessor's fold (``closim.mapping.walk``): single-fold tiles one after
+    another on the same stationary data, which only the loop over the dimension the stationary
+    operand does not index (ws m, is n, os k) changes."""
+    if arr.legacy:
+        return seq
+    tb, tk = counts
+    n_inner, t_in, t_out, k_inner, k_mid, waves, groups, window = structure
+    chain = {"y": "m", "x": "n", "c": "k"}[dataflow_spec(arr.dataflow).stationary]
+    if chain == "k":  # output stationary: a p-tile's k-tiles, when its array keeps it
+        runs = np.where(k_inner | (waves == 1), groups, seq)
+    else:
+        along_inner = n_inner if chain == "n" else ~n_inner
+        rows = np.where(window <= t_in, t_out * np.where(k_inner, tb, tb * tk), seq)
+        runs = np.where(k_mid, groups * tk, np.where(k_inner & (tk > 1), seq, rows))
+        runs = np.where(along_inner, runs, seq)
+    return np.where(single, np.minimum(runs, seq), seq)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One operand's share of every tiling's scores, unpinned and pinned (``None`` for an
+    operand that stays on chip): SRAM bytes it needs, DRAM bytes it moves (float: sparse
+    fractions), bytes of its first step's loads and steps that load it."""
+
+    need: np.ndarray
+    dram: np.ndarray
+    first: np.ndarray | None
+    steps: np.ndarray | None
+    pinned_need: int = 0
+    pinned_dram: float = 0.0
+    pinned_steps: np.ndarray | None = None
+
+
+@lru_cache(maxsize=2048)
+def _operand_part(shape: GemmShape, arr: ArraySpec, opnd: Operand, which: str) -> _Part:
+    """The share of A (``which="a"``) or B: two consecutive steps of distinct sub-tiles in SRAM
+    (at most all of it; all of it when pinned), its re-fetches from DRAM (once when pinned)."""
+    base = _base(shape, arr)
+    width = opnd.bytes_per_element
+    if which == "a":
+        full = shape.blocks * shape.m * shape.k
+        first, refetch, steps, pinned_steps = (base.a_first, base.refetch_a, base.steps_a,
+                                               base.steps_a_pinned)  # fmt: skip
+    else:
+        full = shape.blocks * shape.k * shape.n
+        first, refetch, steps, pinned_steps = (base.b_first, base.refetch_b, base.steps_b,
+                                               base.steps_b_pinned)  # fmt: skip
+    if opnd.on_chip:
+        zero = np.zeros(len(base.bt), dtype=np.int64)
+        return _Part(zero, zero, None, None, 0, 0.0, None)
+    mem = full * width * opnd.dram_fraction + opnd.index_bytes
+    elems = np.minimum(2 * first, full)  # two steps' sub-tiles, at most all of it
+    return _Part(elems * width, refetch * mem, first * (width * opnd.dram_fraction), steps,
+                 full * width, mem, pinned_steps)  # fmt: skip
 
 
 @lru_cache(maxsize=1024)
+def _output_part(shape: GemmShape, arr: ArraySpec, c: Operand, acc_bytes: int,
+                 psum_bytes: int) -> _Part:  # fmt: skip
+    """The share of C: partial sums of two consecutive steps' p-tiles (none when the accumulator
+    holds them; never a spill for an output that stays on chip), C written once unless it stays
+    on chip, spilled partial sums written and read back."""
+    base = _base(shape, arr)
+    out_full = shape.blocks * shape.m * shape.n
+    need = base.c_elems * psum_bytes
+    need = np.where(need <= acc_bytes, 0, need)
+    if c.on_chip:  # a resident output has its place: never spill its partial sums to DRAM
+        need = np.where(base.spilled > 0, _NEVER, need)
+    dram = base.spilled * (out_full * psum_bytes)
+    if not c.on_chip:
+        dram = dram + out_full * c.bytes_per_element
+    return _Part(need, dram, None, None)
+
+
+@lru_cache(maxsize=2048)
 def _scored(
     shape: GemmShape,
     arr: ArraySpec,
@@ -186,34 +300,87 @@ def _scored(
     acc_bytes: int,
     psum_bytes_per_element: int,
     dram_bytes_per_cycle: float,
+    latency_cycles: int = 0,
+    prefetch_depth: int = 1,
+    pins: tuple[bool, bool] = (True, True),
 ) -> _Scored:
     """The closed-form scores of every candidate (see ``search``), cached: the residency shares
-    and repeated layers ask for the same GEMM with other SRAM budgets, which only mask them."""
+    and repeated layers ask for the same GEMM with other SRAM budgets, which only mask them, and
+    each operand's share (``_operand_part``, ``_output_part``) is cached on its own.
+
+    Candidates: every tiling unpinned, then, for each operand ``pins`` allows pinning (one that
+    fits the budget whole), each reduction-innermost tiling that would fetch it again, pinned
+    (pinning both: where both would be fetched again)."""
     base = _base(shape, arr)
-    bt, mt, kt, nt, order_nm, pin_a, pin_b, _, tm, tk, tn = base.grid
-    distinct_a, distinct_b, busiest, fx, fy = (base.distinct_a, base.distinct_b, base.busiest,
-                                               base.fx, base.fy)  # fmt: skip
-    a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
-    b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
-    a_need, b_need, c_need = _footprints(
-        arr, a, b, acc_bytes, psum_bytes_per_element, (a_full, b_full), bt, mt, kt, nt,
-        pin_a, pin_b, (distinct_a, distinct_b, base.per_step),
-    )  # fmt: skip
-    dram = _dram_bytes(shape, a, b, c, (a_full, b_full), pin_a, pin_b, order_nm, tm, tk, tn)
-    feed = (fx * a.bytes_per_element + fy * b.bytes_per_element) * base.tiles
+    parts = (_operand_part(shape, arr, a, "a"), _operand_part(shape, arr, b, "b"),
+             _output_part(shape, arr, c, acc_bytes, psum_bytes_per_element))  # fmt: skip
+    widths = (a.bytes_per_element, b.bytes_per_element)
+    rates = (dram_bytes_per_cycle, latency_cycles, prefetch_depth)
+    k_inner = base.order < len(K_INNER_ORDERS)
+    again_a = (base.refetch_a > 1) & k_inner if pins[0] else None
+    again_b = (base.refetch_b > 1) & k_inner if pins[1] else None
+    segments = [_segment(base, parts, widths, rates, None, False, False)]
+    if again_a is not None:
+        segments.append(_segment(base, parts, widths, rates, np.flatnonzero(again_a), True, False))
+    if again_b is not None:
+        segments.append(_segment(base, parts, widths, rates, np.flatnonzero(again_b), False, True))
+    if again_a is not None and again_b is not None:
+        both = np.flatnonzero(again_a & again_b)
+        segments.append(_segment(base, parts, widths, rates, both, True, True))
+    col = {key: np.concatenate([seg[key] for seg in segments]) if len(segments) > 1
+           else segments[0][key] for key in segments[0]}  # fmt: skip
+    footprint = col["a_need"] + col["b_need"] + col["c_need"]
+    return _Scored(col["src"], col["pin_a"], col["pin_b"], col["a_need"], col["b_need"],
+                   col["c_need"], footprint, col["est"], col["dram"], col["feed"], col["tiles"],
+                   col["busiest"], np.sort(footprint), base)  # fmt: skip
+
+
+def _segment(base: _Base, parts, widths, rates, rows, pin_a: bool, pin_b: bool) -> dict:
+    """Scores of the tilings ``rows`` of ``base`` (None: all) with A and/or B pinned."""
+    pa, pb, pc = parts
+    dram_bytes_per_cycle, latency_cycles, prefetch_depth = rates
+
+    def at(v):
+        return v if rows is None else v[rows]
+
+    n = len(base.bt) if rows is None else len(rows)
+    a_need, b_need = (np.full(n, part.pinned_need, dtype=np.int64) if pinned else at(part.need)
+                      for part, pinned in ((pa, pin_a), (pb, pin_b)))  # fmt: skip
+    dram = at(pc.dram) + sum(part.pinned_dram if pinned else at(part.dram)
+                             for part, pinned in ((pa, pin_a), (pb, pin_b)))  # fmt: skip
+    dram = np.asarray(dram + np.zeros(n), dtype=np.int64) if np.ndim(dram) == 0 else (
+        dram.astype(np.int64))  # fmt: skip
+    busiest, tiles = at(base.busiest), at(base.tiles)
+    feed = at(base.feed_x) * widths[0] + at(base.feed_y) * widths[1]
     est = busiest
     if not math.isinf(dram_bytes_per_cycle):
+        dram_cycles = np.ceil(dram / dram_bytes_per_cycle).astype(np.int64)
+        est = np.maximum(est, dram_cycles)
+        if latency_cycles:
+            # every step that loads waits out the read latency plus its array's share of the
+            # transfer, shared by the steps in flight (``cost.pipeline``): many small steps
+            # are latency-bound
+            loading = at(base.steps_spill)
+            for part, pinned in ((pa, pin_a), (pb, pin_b)):
+                if part.steps is not None:
+                    loading = np.maximum(loading, at(part.pinned_steps if pinned else part.steps))
+            waited = (loading * latency_cycles + dram_cycles // at(base.per_step)) // (
+                prefetch_depth)  # fmt: skip
+            est = np.maximum(est, waited)
         # the first step's loads cannot overlap any compute (pipeline fill)
-        first = np.zeros_like(bt, dtype=np.float64)
-        if not a.on_chip:
-            first += distinct_a * bt * mt * kt * a.bytes_per_element * a.dram_fraction
-        if not b.on_chip:
-            first += distinct_b * bt * kt * nt * b.bytes_per_element * b.dram_fraction
-        est = np.maximum(busiest, np.ceil(dram / dram_bytes_per_cycle).astype(np.int64))
-        est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
-    footprint_sorted = np.sort(a_need + b_need + c_need)
-    return _Scored(bt, mt, kt, nt, order_nm, pin_a, pin_b, a_need, b_need, c_need, est, dram,
-                   feed, base.tiles, busiest, footprint_sorted)  # fmt: skip
+        firsts = [part.first for part in (pa, pb) if part.first is not None]
+        if firsts:
+            first = at(firsts[0] if len(firsts) == 1 else firsts[0] + firsts[1])
+            est = est + np.ceil(first / dram_bytes_per_cycle).astype(np.int64)
+    return {
+        "src": np.arange(n) if rows is None else rows, "pin_a": np.full(n, pin_a),
+        "pin_b": np.full(n, pin_b), "a_need": a_need, "b_need": b_need, "c_need": at(pc.need),
+        "est": est, "dram": dram, "feed": feed, "tiles": tiles, "busiest": busiest,
+    }  # fmt: skip
+
+
+#: A footprint no budget admits (a candidate that must not be chosen).
+_NEVER = np.int64(1) << 60
 
 
 @lru_cache(maxsize=4096)
@@ -228,6 +395,8 @@ def search(
     transposed: bool,
     keep: int = 3,
     tolerance: float = 0.02,
+    latency_cycles: int = 0,
+    prefetch_depth: int = 1,
 ) -> tuple[Tiling, ...]:
     """The ``keep`` best tilings of one orientation, best first: fewest estimated cycles, then
     DRAM bytes, then the busiest array's compute, SRAM feed bytes, fewest tiles and smallest
@@ -237,17 +406,20 @@ def search(
     Every combination of tile sizes (blocks, m, k, n), loop order and pinned operands is scored
     at once (NumPy) in closed form: SRAM footprint double-buffered (it must fit the budget and any
     partition), DRAM bytes from the loop order's reuse, the busiest array's compute from the fold
-    model. Edge tiles are scored as full ones; the chosen tilings are then scored exactly.
+    model (fold chaining included), and with a DRAM latency (``latency_cycles``, shared by
+    ``prefetch_depth`` steps in flight) the steps that wait for it. Edge tiles are scored as full
+    ones; the chosen tilings are then scored exactly.
     Results are cached, since the stages of a Clos layer and repeated layers ask the same question.
     """
-    sc = _scored(shape, arr, a, b, c, budget.acc_bytes, budget.psum_bytes_per_element,
-                 dram_bytes_per_cycle)  # fmt: skip
     a_full = shape.blocks * shape.m * shape.k * a.bytes_per_element
     b_full = shape.blocks * shape.k * shape.n * b.bytes_per_element
     room = budget.sram_bytes
-    may_pin_a = not a.on_chip and a_full <= room
-    may_pin_b = not b.on_chip and b_full <= room
+    may_pin_a = not a.on_chip and a_full <= room and a_full <= (budget.part_a_bytes or room)
+    may_pin_b = not b.on_chip and b_full <= room and b_full <= (budget.part_b_bytes or room)
     may_pin_both = may_pin_a and may_pin_b and a_full + b_full <= room
+    sc = _scored(shape, arr, a, b, c, budget.acc_bytes, budget.psum_bytes_per_element,
+                 dram_bytes_per_cycle, latency_cycles, prefetch_depth,
+                 (may_pin_a, may_pin_b))  # fmt: skip
     # the answer depends on the budget only through which candidates fit: budgets that admit the
     # same ones (same count of footprints within the room, same pins) share one selection
     fitting = int(np.searchsorted(sc.footprint_sorted, room, side="right"))
@@ -265,12 +437,12 @@ def search(
 def _select(sc: _Scored, room, may_pin_a, may_pin_b, may_pin_both, parts, keep, tolerance,
             transposed) -> tuple[Tiling, ...]:  # fmt: skip
     """The ``keep`` best candidates of ``sc`` that fit ``room`` and the partitions ``parts``,
-    pinning only what may be pinned (see ``search``)."""
-    footprint = sc.a_need + sc.b_need + sc.c_need
+    pinning only what may be pinned (see ``search``; ``_scored`` has pinned variants only of
+    operands that may be pinned)."""
+    footprint = sc.footprint
     ok = footprint <= room
-    ok &= ~sc.pin_a | may_pin_a
-    ok &= ~sc.pin_b | may_pin_b
-    ok &= ~(sc.pin_a & sc.pin_b) | may_pin_both
+    if not may_pin_both:
+        ok &= ~(sc.pin_a & sc.pin_b)
     for need, part in zip((sc.a_need, sc.b_need, sc.c_need), parts, strict=True):
         if part is not None:
             ok &= need <= part
@@ -286,10 +458,11 @@ def _select(sc: _Scored, room, may_pin_a, may_pin_b, may_pin_both, parts, keep, 
     # claims (and splitting the streamed dimension costs folds).
     near = est <= est.min() * (1 + tolerance)
     order = _best(near, keep, (footprint, feed, dram, est, tiles, busiest))
+    base = sc.base
     return tuple(
         Tiling(
-            transposed, "nm" if sc.order_nm[j] else "mn",
-            *(int(v[j]) for v in (sc.bt, sc.mt, sc.kt, sc.nt)),
+            transposed, ORDERS[int(base.order[sc.src[j]])],
+            *(int(v[sc.src[j]]) for v in (base.bt, base.mt, base.kt, base.nt)),
             bool(sc.pin_a[j]), bool(sc.pin_b[j]),
             int(footprint[i]), int(est[i]), int(dram[i]), int(feed[i]), int(busiest[i]),
         )

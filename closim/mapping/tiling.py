@@ -1,19 +1,27 @@
-"""SRAM tiling of one batched GEMM and the tile walk that emits its trace rows.
+"""SRAM tiling of one batched GEMM: the records of a candidate tiling and its tile sizes.
 
 A tiling cuts the (oriented) GEMM ``blocks x (M x K) @ (K x N)`` into tiles of ``bt`` blocks and
-``mt x kt x nt`` elements. The reduction loop is innermost: a tile's output accumulates on chip
-(accumulator buffer, else SRAM at partial-sum width) until its last k-tile, so partial sums never go
-to DRAM. Output tiles ("p-tiles", one (b, m, n) range) are dealt round-robin to the PE arrays; the
-arrays advance in lockstep "steps" (one k-tile each). A sub-tile of an operand is fetched from DRAM
-unless its tensor is on chip (resident, or pinned for this GEMM and already fetched) or the previous
-step already holds it (double buffering keeps one step of data while the next is fetched); that
-is how the loop order decides re-fetches. Tiles are chosen so that everything fits the SRAM (or its
-per-operand partitions) double-buffered.
+``mt x kt x nt`` elements and walks them in a loop order (``closim.mapping.walk``). With the
+reduction loop innermost (``mn``, ``nm``) a tile's output accumulates on chip (accumulator buffer,
+else SRAM at partial-sum width) until its last k-tile. A reduction-outer order (``mkn``, ``nkm``:
+k between the m and n loops; ``kmn``, ``knm``: k outermost) visits several output tiles per
+k-tile; when more of them than there are arrays are in flight, their partial sums go to DRAM after
+each k-tile and come back before the next (a spill), which frees the operand that the inner loop
+does not index to stream once. Output tiles ("p-tiles", one (b, m, n) range) are dealt round-robin
+to the PE arrays; the arrays advance in lockstep "steps". A sub-tile of an operand is fetched from
+DRAM unless its tensor is on chip (resident, or pinned for this GEMM and already fetched) or the
+previous step already holds it (double buffering keeps one step of data while the next is
+fetched); that is how the loop order decides re-fetches. Tiles are chosen so that everything fits
+the SRAM (or its per-operand partitions) double-buffered.
+
+Tile sizes per dimension (``candidates``): the full extent, halvings, and balanced sizes, the
+extent cut into ``t`` equal tiles rounded up to the dataflow's granule for every tile count ``t``
+of ``BALANCED_COUNTS``, so that the smallest size giving ``t`` tiles (the one that fits a buffer
+if any size with ``t`` tiles does) is among them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +39,15 @@ class ArraySpec:
     dataflow: str
     fold_model: str
     packing: bool
+    # "full": the search space of docs/architecture.md §5; "legacy": the one before it (halvings
+    # only, reduction innermost, every tile refills the array), kept as the control that
+    # benchmarks/scalesim_check.py must see fail
+    search_space: str = "full"
+
+    @property
+    def legacy(self) -> bool:
+        """True for the legacy search space (halvings, k innermost, no fold chaining)."""
+        return self.search_space == "legacy"
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,7 @@ class Tiling:
     """One candidate: orientation, loop order, tile sizes, pinning; with its estimated cost."""
 
     transposed: bool
-    order: str  # "mn": m outer, n inner; "nm": n outer, m inner (k is always innermost)
+    order: str  # loop nest outer -> inner: "mn" / "nm" (k innermost), "mkn", "nkm", "kmn", "knm"
     bt: int
     mt: int
     kt: int
@@ -127,6 +144,32 @@ def _candidates(full: int, granule: int, limit: int = 6) -> list[int]:
     return sorted(sizes, reverse=True)
 
 
+#: Tile counts the balanced sizes are cut for: the few counts between the halvings' 1, 2, 4, 8
+#: where a buffer boundary decides between few tiles (the halvings cover larger counts) [asm: a
+#: choice of this search, a trade of mapping time against reach].
+BALANCED_COUNTS = (1, 2, 3, 4, 5, 6, 8)
+
+
+def balanced_sizes(full: int, granule: int) -> list[int]:
+    """Balanced tile sizes of one dimension: for each tile count ``t`` of ``BALANCED_COUNTS``
+    (as many tiles as the dimension has granules at most), ``ceil(full / t)`` rounded up to the
+    granule, largest first. Each is the smallest tile that cuts ``full`` into ``t`` tiles on fold
+    edges, so no other size with ``t`` tiles fits a buffer that it does not."""
+    units = _cdiv(full, granule)
+    sizes = {min(full, granule * _cdiv(units, t)) for t in BALANCED_COUNTS if t <= units}
+    return sorted(sizes, reverse=True)
+
+
+def candidates(full: int, granule: int, legacy: bool = False) -> list[int]:
+    """Tile sizes the search tries for one dimension of extent ``full`` on a dataflow granule:
+    the halvings (``_candidates``, eight at most: below the granule they go on to 1) and, unless
+    ``legacy``, the balanced sizes, largest first."""
+    sizes = set(_candidates(full, granule, 8))
+    if not legacy:
+        sizes.update(balanced_sizes(full, granule))
+    return sorted(sizes, reverse=True)
+
+
 @lru_cache(maxsize=65536)
 def _fold_plan(arr: ArraySpec, bt: int, mt: int, kt: int, nt: int) -> FoldPlan:
     return plan_gemm(
@@ -137,23 +180,6 @@ def _fold_plan(arr: ArraySpec, bt: int, mt: int, kt: int, nt: int) -> FoldPlan:
 def tile_fold_plan(arr: ArraySpec, bt: int, mt: int, kt: int, nt: int) -> FoldPlan:
     """Folds and cycles of one tile (``bt`` blocks of mt x kt x nt) alone on one array."""
     return _fold_plan(arr, bt, mt, kt, nt)
-
-
-def tile_sequence_cycles(arr: ArraySpec, fps: list[FoldPlan]) -> list[int]:
-    """Cycles of consecutive tiles on one array within one GEMM.
-
-    A tile alone costs ``fp.cycles``. SCALE-Sim's count for a run of folds ends one cycle early
-    (folds x fold latency - 1): when several tiles of one GEMM follow each other on an array,
-    only the last keeps that -1. Under the pipelined model a tile's fill overlaps the previous
-    tile's last fold, so every tile after the first saves ``fp.fill_cycles``.
-    """
-    if arr.fold_model == "scalesim":
-        return [fp.cycles + (1 if i < len(fps) - 1 else 0) for i, fp in enumerate(fps)]
-    return [fp.cycles - (fp.fill_cycles if i > 0 else 0) for i, fp in enumerate(fps)]
-
-
-def _dims(extent: int, tile: int) -> list[tuple[int, int]]:
-    return [(lo, min(lo + tile, extent)) for lo in range(0, extent, tile)]
 
 
 def feed_bytes(
@@ -188,23 +214,10 @@ class TileStep:
     n: tuple[int, int]
     first_k: bool
     last_k: bool
-
-
-def walk(shape: GemmShape, arr: ArraySpec, tiling: Tiling) -> Iterator[list[TileStep]]:
-    """The tiles of a GEMM as lockstep steps: each step is the list of tiles the arrays compute
-    together (one k-tile of one p-tile per array)."""
-    bs = _dims(shape.blocks, tiling.bt)
-    ms = _dims(shape.m, tiling.mt)
-    ks = _dims(shape.k, tiling.kt)
-    ns = _dims(shape.n, tiling.nt)
-    if tiling.order == "mn":
-        p_tiles = [(b, m, n) for b in bs for m in ms for n in ns]
-    else:
-        p_tiles = [(b, m, n) for b in bs for n in ns for m in ms]
-    for w in range(0, len(p_tiles), arr.count):
-        wave = p_tiles[w : w + arr.count]
-        for ki, k in enumerate(ks):
-            yield [
-                TileStep(i, b, m, k, n, ki == 0, ki == len(ks) - 1)
-                for i, (b, m, n) in enumerate(wave)
-            ]
+    # partial sums come from DRAM before this tile / go to DRAM after it (a reduction-outer walk)
+    spill_in: bool = False
+    spill_out: bool = False
+    # this tile continues the previous tile's fold on its array (same stationary data), and the
+    # next tile on the array continues this one's (``closim.mapping.walk``)
+    chained: bool = False
+    chains_on: bool = False

@@ -295,7 +295,32 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from closim.claims import evaluate_claims, load_claims
     from closim.claims.table import render_claims
     from closim.report.progress import progress_bar
+    from closim.validation.loader import is_validation
 
+    if is_validation(args.file):
+        import dataclasses
+
+        from closim.validation import evaluate_suite, load_suite
+        from closim.validation.table import render_suite
+
+        if args.db is not None:
+            raise ConfigError(
+                f"applies to claims files only, not to a validation suite (got {args.db!r})",
+                source="--db",
+            )
+        suite = load_suite(args.file)
+        if args.target_mae is not None:
+            suite = dataclasses.replace(suite, target_mae_pct=args.target_mae)
+        enabled = not args.quiet and args.format == "table"
+        with progress_bar("cases", enabled=enabled) as progress:
+            outcome = evaluate_suite(suite, on_progress=progress)
+        _emit(render_suite(outcome, args.format), args)
+        return EXIT_OK if outcome.verdict == "PASS" else EXIT_FAILED
+    if args.target_mae is not None:
+        raise ConfigError(
+            f"applies to validation suites only, not to a claims file (got {args.target_mae:g})",
+            source="--target-mae",
+        )
     claims = load_claims(args.file)
     with progress_bar("claims", enabled=not args.quiet and args.format == "table") as progress:
         results = evaluate_claims(

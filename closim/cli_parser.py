@@ -174,14 +174,35 @@ def _add_train_workers(p: argparse.ArgumentParser) -> None:
 
 
 def _add_validate(sub: Subparsers) -> argparse.ArgumentParser:
-    """``closim validate``: a claims file checked."""
+    """``closim validate``: a claims file checked, or a validation suite run."""
+
+    def percent(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a percentage (got {text!r})") from None
+        if not 0 < value <= 1000:
+            raise argparse.ArgumentTypeError(f"expected a percentage in (0, 1000] (got {text})")
+        return value
+
     validate = sub.add_parser(
-        "validate", help="check the claims of a claims file; exit 1 if any fail"
+        "validate",
+        help="check a claims file, or compare a validation suite with published measurements; "
+        "exit 1 if a claim fails or a case is beyond its tolerance",
     )
-    validate.add_argument("file", help="a claims file (claims/*.yaml)")
     validate.add_argument(
-        "--db", default=None, metavar="PATH", help="results store used as a cache"
+        "file",
+        help="a claims file (claims/*.yaml), or a validation directory or case file "
+        "(validation/, validation/*.yaml)",
     )
+    validate.add_argument(
+        "--db", default=None, metavar="PATH", help="results store used as a cache (claims only)"
+    )
+    validate.add_argument(
+        "--target-mae", dest="target_mae", type=percent, default=None, metavar="PCT",
+        help="validation suites: the mean absolute error target in percent "
+        "(default: suite.yaml's target_mae_pct, else 10)",
+    )  # fmt: skip
     validate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_train_workers(validate)
     _add_format(validate, ("table", "json"))

@@ -82,3 +82,27 @@ def make_workload(
 
 
 UNLIMITED = math.inf
+
+
+# --- config files written by tests (shared by test_config.py-style and test_power.py tests) -------
+
+from pathlib import Path  # noqa: E402 (this section was appended; the helpers above stay as they are)
+
+#: The smallest valid hw config, as tests/test_config.py writes it (DRAM given by pj_per_bit).
+MINIMAL_HW_YAML = """\
+clock_mhz: 1000
+node_nm: 45
+fold_model: scalesim
+widths: {weights_bytes: 1, activations_bytes: 1, partial_sums_bytes: 4,
+         gradients_bytes: 2, optimizer_bytes: 4}
+pe_array: {rows: 32, cols: 32, dataflow: ws, mac_pj: 0.3}
+sram: {capacity_bytes: 8192, bytes_per_cycle: 8}
+dram: {bandwidth_gb_per_s: 10, latency_ns: 100, pj_per_bit: 20}
+"""
+
+
+def write_config(path: Path, text: str) -> Path:
+    """Write ``text`` (a YAML config) to ``path``, creating its folder; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,11 +1,14 @@
 """Power: idle power over time, clock tree and control per busy array-cycle, PE-local storage,
 the on-chip network, DRAM energy by technology, average power in the run output, published
-busy and idle figures (docs/references.md §19, §20), and config errors on the new keys."""
+busy and idle figures (docs/references.md §19, §20), the GPU terms of h100-like (§20.7), the
+power_check script's verdicts and control, and config errors on the new keys."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -19,26 +22,16 @@ from closim.config import defaults, load_hw, load_workload
 from closim.model.errors import ConfigError
 from closim.model.hw import Power
 from closim.report.render import render_run
-from tests.conftest import make_hw, make_workload
+from tests.conftest import MINIMAL_HW_YAML, make_hw, make_workload, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MINIMAL_HW = """\
-clock_mhz: 1000
-node_nm: 45
-fold_model: scalesim
-widths: {weights_bytes: 1, activations_bytes: 1, partial_sums_bytes: 4,
-         gradients_bytes: 2, optimizer_bytes: 4}
-pe_array: {rows: 32, cols: 32, dataflow: ws, mac_pj: 0.3}
-sram: {capacity_bytes: 8192, bytes_per_cycle: 8}
-dram: {bandwidth_gb_per_s: 10, latency_ns: 100, technology: ddr4}
-"""
+#: tests/conftest.py's minimal config with its DRAM given by technology instead of pJ/bit.
+MINIMAL_HW = MINIMAL_HW_YAML.replace("pj_per_bit: 20", "technology: ddr4")
 
 
 def _hw_file(tmp_path: Path, text: str = MINIMAL_HW) -> Path:
-    path = tmp_path / "hw.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_config(tmp_path / "hw.yaml", text)
 
 
 def _gemm(m: int, k: int, n: int):
@@ -182,6 +175,110 @@ def test_eyeriss_chip_power_within_30_percent_of_278_mw() -> None:
         macs += r.totals.macs
     assert macs == pytest.approx(2.66e9, rel=0.01)  # the paper's Table V
     assert abs(energy * 1e-12 / seconds / 0.278 - 1) <= 0.30
+
+
+# --- h100-like: the GPU terms (docs/references.md §19.4, §20.7) ---------------------------------
+
+
+def _log_interp(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    """Log-log interpolation between (x0, y0) and (x1, y1), by hand (not closim's)."""
+    return y0 * (x / x0) ** (math.log(y1 / y0) / math.log(x1 / x0))
+
+
+def test_h100_gpu_energies_are_their_cited_derivations() -> None:
+    hw = load_hw("h100-like")
+    # Stillmaker-Baas factors: 4 nm between 5 nm (0.080) and 3 nm (0.062), 12 nm between 10 nm
+    # (0.12) and 14 nm (0.14) (docs/references.md §2)
+    k4, k12 = _log_interp(4, 5, 0.080, 3, 0.062), _log_interp(12, 10, 0.12, 14, 0.14)
+    mac = 1.5 * k4 / k12  # Dally: 1.5 pJ per HFMA on Volta (12 nm)
+    assert hw.pe_array.mac_pj == pytest.approx(mac, abs=5e-4)
+    # instruction issue and operand fetch: 20% of the HMMA's math energy, per busy PE-cycle
+    assert hw.power.clock_pj_per_pe_cycle == pytest.approx(0.2 * mac, abs=5e-4)
+    # SM-L2 crossbar: 8 bits x half the edge of an 814 mm2 die x (18 + 110) / 2 fJ/bit/mm
+    assert hw.power.noc_pj_per_byte == pytest.approx(8 * math.sqrt(814) / 2 * 64e-3, abs=5e-3)
+    # shared memory: a wgmma 64x256x16 reads (64*16 + 16*256) bf16 per 64*256*16 MACs, from a
+    # 228 KB SRAM by the sqrt law (10 pJ per 64 b at 8 KiB, 45 nm; 2048-bit access), and the
+    # same bytes were written there once (0.85 x a read)
+    read_pj_per_byte = 10 * math.sqrt(233472 / 8192) * math.sqrt(64 / 2048) / 8 * k4
+    bytes_per_mac = (64 * 16 + 16 * 256) * 2 / (64 * 256 * 16)
+    local = bytes_per_mac * read_pj_per_byte * 1.85
+    assert hw.pe_array.local_pj_per_mac == pytest.approx(local, abs=5e-5)
+    assert hw.static_power_mw == 70_000  # 70 W measured idle per H100 80GB HBM3 (§19.4)
+
+
+def test_h100_energy_terms_are_counts_times_prices_by_hand() -> None:
+    hw = load_hw("h100-like")
+    stats = Stats(cycles=1_000_000, compute_cycles=900_000, macs=10**9, array_macs=10**9)
+    stats.add_transfer("sram", "read", "weights", 3_000_000)
+    stats.add_transfer("sram", "write", "outputs", 1_000_000)
+    stats.add_transfer("dram", "read", "weights", 500_000)  # off the crossbar
+    energy = energy_breakdown_pj(stats, hw)
+    assert energy["mac"] == pytest.approx(10**9 * 0.823)
+    assert energy["pe_local"] == pytest.approx(10**9 * 0.0061)
+    assert energy["clock"] == pytest.approx(900_000 * 32 * 64 * 0.165)  # per PE of one SM's array
+    assert energy["noc"] == pytest.approx((3_000_000 + 1_000_000) * 7.30)
+    seconds = 1_000_000 / (hw.clock_mhz * 1e6)  # the config's clock (§21.2 sets it)
+    assert energy["static"] == pytest.approx(70.0 * seconds * 1e12)  # idle W x s, in pJ
+    # the same prices on a simulated GEMM: every term is its count times its price
+    result = simulate(hw, _gemm(2048, 1024, 1024), engine="analytic")
+    t = result.totals
+    assert result.energy_pj["pe_local"] == pytest.approx(t.array_macs * 0.0061)
+    assert result.energy_pj["noc"] == pytest.approx(
+        (t.read_bytes["sram"] + t.write_bytes["sram"]) * 7.30
+    )
+    assert result.energy_pj["clock"] == pytest.approx(t.compute_cycles * 2048 * 0.165)
+    watts = result.to_dict()["totals"]["average_power_w"]
+    assert watts == pytest.approx(sum(result.energy_pj.values()) * 1e-12 / result.seconds)
+
+
+def test_h100_busy_and_idle_within_30_percent_and_the_old_model_fails() -> None:
+    # busy: the 700 W power limit a large cuBLAS bf16 GEMM runs at; idle: 70 W (§19.4)
+    hw = load_hw("h100-like")
+    result = simulate(hw, _gemm(16384, 8192, 8192), engine="analytic")
+    busy = result.to_dict()["totals"]["average_power_w"]
+    assert abs(busy / 700.0 - 1) <= 0.30
+    assert abs(hw.static_power_mw * 1e-3 / 70.0 - 1) <= 0.30
+    # control: the model before §20.7 (Horowitz MAC 0.143 pJ, leakage-only idle, no issue,
+    # shared-memory or crossbar energy) fails both
+    old = dataclasses.replace(
+        hw,
+        pe_array=dataclasses.replace(hw.pe_array, mac_pj=0.143, local_pj_per_mac=0.0),
+        power=Power(clock_pj_per_pe_cycle=0.026, noc_pj_per_byte=0.0),
+        static_power_mw=2200.0,
+    )
+    old_busy = sum(energy_breakdown_pj(result.totals, old).values()) * 1e-12 / result.seconds
+    assert abs(old_busy / 700.0 - 1) > 0.30
+    assert abs(2.2 / 70.0 - 1) > 0.30
+
+
+def _power_check(monkeypatch: pytest.MonkeyPatch):
+    """benchmarks/power_check.py as a module (it is a script, not a package); registered in
+    sys.modules for the test only, as its dataclass needs its module there."""
+    spec = importlib.util.spec_from_file_location("power_check", ROOT / "benchmarks/power_check.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "power_check", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_power_check_passes_targets_fails_controls_and_keeps_the_spec_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check = _power_check(monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["power_check.py", "--engine", "analytic"])
+    assert check.main() == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+            if line.split() and line.split()[0] in check.PUBLISHED}  # fmt: skip
+    for name, fig in check.PUBLISHED.items():
+        if fig.target:
+            assert " PASS " in rows[name] and "FAIL (as it must)" in rows[name], rows[name]
+    # the Coral figure is a specification: printed as such, never PASS or FAIL
+    assert not check.PUBLISHED["edge-npu"].target
+    assert " spec " in rows["edge-npu"] and "PASS" not in rows["edge-npu"]
+    assert "FAIL" not in rows["edge-npu"]
+    # the check can come out wrong: with the control equal to the model it must exit 1
+    monkeypatch.setattr(check, "old_model", lambda name, hw: hw)
+    assert check.main() == 1
 
 
 # --- config errors --------------------------------------------------------------------------------

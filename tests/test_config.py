@@ -25,6 +25,7 @@ from closim.config.validate import PositiveInt, Schema
 from closim.model.errors import ConfigError
 from closim.model.hw import Accelerator
 from closim.model.workload import FrozenSpec, Workload
+from tests.conftest import MINIMAL_HW_YAML, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 HW_FILES = sorted((ROOT / "hw_configs").glob("*.yaml"))
@@ -38,16 +39,7 @@ REQUIRED_WORKLOADS = {
     "alexnet-fc-clos", "vgg16-fc-clos", "bert-base-ffn-clos", "closnet-1024-clos",
 }  # fmt: skip
 
-MINIMAL_HW = """\
-clock_mhz: 1000
-node_nm: 45
-fold_model: scalesim
-widths: {weights_bytes: 1, activations_bytes: 1, partial_sums_bytes: 4,
-         gradients_bytes: 2, optimizer_bytes: 4}
-pe_array: {rows: 32, cols: 32, dataflow: ws, mac_pj: 0.3}
-sram: {capacity_bytes: 8192, bytes_per_cycle: 8}
-dram: {bandwidth_gb_per_s: 10, latency_ns: 100, pj_per_bit: 20}
-"""
+MINIMAL_HW = MINIMAL_HW_YAML
 
 MINIMAL_WORKLOAD = """\
 batch: 8
@@ -57,10 +49,7 @@ layers:
 """
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+write = write_config
 
 
 def error_of(func, *args, **kwargs) -> ConfigError:

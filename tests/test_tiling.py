@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from closim.mapping.search import _fold_cycles_v, search
+from closim.mapping.grid import _fold_cycles_v
+from closim.mapping.search import search
 from closim.mapping.systolic import fold_cycles, fold_latency, plan_gemm
 from closim.mapping.tiling import (
     ArraySpec,

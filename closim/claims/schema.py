@@ -15,8 +15,14 @@ from closim.accounting.energy import BREAKDOWN_KEYS
 from closim.accounting.metrics import SCALAR_KEYS
 from closim.accounting.stats import STANDARD_LEVELS
 from closim.config.errors import did_you_mean
-from closim.config.validate import NonNegativeFloat, PositiveFloat, PositiveInt, Schema, Text
-from closim.engines.registry import engine_names
+from closim.config.validate import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Schema,
+    Text,
+    known_engine,
+)
 from closim.lowering.program import ROLES
 from closim.model.errors import ConfigError
 
@@ -49,15 +55,7 @@ class RunConfig(Schema):
     engine: Text = "des"
     set: list[Text] | dict[str, Any] = Field(default_factory=list)
 
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, engine: str) -> str:
-        names = engine_names()
-        if engine not in names:
-            near = did_you_mean(engine, names)
-            hint = f"; did you mean {near!r}?" if near else ""
-            raise ValueError(f"expected one of {', '.join(names)}{hint}")
-        return engine
+    _known_engine = field_validator("engine")(known_engine)
 
 
 class TrainingConfig(Schema):

@@ -7,7 +7,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from closim.config.errors import single_line_errors, translate
+from closim.config.errors import did_you_mean, single_line_errors, translate
+from closim.engines.registry import engine_names
 from closim.model.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,3 +44,14 @@ PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 PositiveFloat = Annotated[float, Field(ge=MIN_POSITIVE, le=MAX_FLOAT)]
 NonNegativeFloat = Annotated[float, Field(ge=0, le=MAX_FLOAT)]
 Text = Annotated[str, Field(max_length=10_000)]
+
+
+def known_engine(engine: str) -> str:
+    """``engine`` if it is a registered engine's name; else a ValueError naming the choices (a
+    pydantic field validator's message)."""
+    names = engine_names()
+    if engine not in names:
+        near = did_you_mean(engine, names)
+        hint = f"; did you mean {near!r}?" if near else ""
+        raise ValueError(f"expected one of {', '.join(names)}{hint}")
+    return engine

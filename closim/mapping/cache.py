@@ -14,7 +14,7 @@ from typing import Any
 
 from closim.cost.dram import latency_cycles
 from closim.lowering.program import Gemm
-from closim.mapping import search, tiling, walk
+from closim.mapping import grid, search, tiling, walk
 from closim.mapping.tiling import ArraySpec, Budget, Operand
 from closim.model.hw import Accelerator
 
@@ -97,7 +97,7 @@ def clear_caches() -> None:
     search._scored.cache_clear()
     search._operand_part.cache_clear()
     search._output_part.cache_clear()
-    search._base.cache_clear()
+    grid._base.cache_clear()
     CHOICES.clear()
     SCORES.clear()
     TOTALS.clear()

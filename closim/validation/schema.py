@@ -10,9 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from closim.config.errors import did_you_mean
-from closim.config.validate import NonNegativeFloat, PositiveFloat, Schema, Text
-from closim.engines.registry import engine_names
+from closim.config.validate import NonNegativeFloat, PositiveFloat, Schema, Text, known_engine
 from closim.model.errors import ConfigError
 
 QUANTITIES = ("seconds", "cycles", "tflops", "tops")
@@ -39,15 +37,7 @@ class RunConfig(Schema):
     engine: Text = "analytic"
     set: list[Text] | dict[str, Any] = Field(default_factory=list)
 
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, engine: str) -> str:
-        names = engine_names()
-        if engine not in names:
-            near = did_you_mean(engine, names)
-            hint = f"; did you mean {near!r}?" if near else ""
-            raise ValueError(f"expected one of {', '.join(names)}{hint}")
-        return engine
+    _known_engine = field_validator("engine")(known_engine)
 
 
 class CaseConfig(Schema):

@@ -42,6 +42,27 @@ def test_prefetch_spreads_the_latency_over_the_steps_in_flight() -> None:
     assert _uniform(hw, 4, 1600, 500, 8) == _uniform(hw, 4, 1600, 500, 1) == 400 + 4 * 500
 
 
+def test_posted_stores_fill_the_bus_while_a_load_waits_its_latency() -> None:
+    # 1 GHz, 16 B/cycle, 300 ns; 4 steps of 50 compute cycles; each step loads 1600 B (100
+    # cycles) and, from the second, the previous step's 800 B of results go out (50 cycles). By
+    # hand: a load waits the latency plus its own transfer, 300 + 100, never the stores before
+    # it (they are posted, and move while it waits); the bus carries both, 150 per step.
+    hw = make_hw(bandwidth_gb_per_s=16.0, latency_ns=300.0)
+    loads = np.array([1600] * 4 + [0])
+    stores = np.array([800] * 4)
+    compute = np.array([[50] * 4])
+    # head: latency + first load; steps 0-2 wait the next load; the last step computes; the last
+    # store drains
+    assert pipeline_parts(hw, loads, stores, compute).cycles == 300 + 100 + 3 * 400 + 50 + 50
+    # with 8 steps in flight the wait is ceil(400 / 8) = 50, and the bus binds: 100 for the
+    # first step's next load, 150 (load + store) after
+    deep = pipeline_parts(hw, loads, stores, compute, prefetch_steps=8).cycles
+    assert deep == 300 + 100 + 100 + 2 * 150 + 50 + 50
+    # the control: the rule before, where a load also waited out the stores queued before it,
+    # gives 300 + 150 for steps 1 and 2: 100 cycles more
+    assert pipeline_parts(hw, loads, stores, compute).cycles < 300 + 100 + 400 + 2 * 450 + 100
+
+
 def _streaming(depth: int):
     """A weight-streaming GEMM (batch 8, 512 x 512, bf16) with a long DRAM latency."""
     hw = make_hw(rows=8, cols=8, count=4, sram_bytes=1 << 20, bandwidth_gb_per_s=32.0,

@@ -194,12 +194,25 @@ def test_h100_gpu_energies_are_their_cited_derivations() -> None:
     assert hw.pe_array.mac_pj == pytest.approx(mac, abs=5e-4)
     # instruction issue and operand fetch: 20% of the HMMA's math energy, per busy PE-cycle
     assert hw.power.clock_pj_per_pe_cycle == pytest.approx(0.2 * mac, abs=5e-4)
-    # SM-L2 crossbar: 8 bits x half the edge of an 814 mm2 die x (18 + 110) / 2 fJ/bit/mm
-    assert hw.power.noc_pj_per_byte == pytest.approx(8 * math.sqrt(814) / 2 * 64e-3, abs=5e-3)
-    # shared memory: a wgmma 64x256x16 reads (64*16 + 16*256) bf16 per 64*256*16 MACs, from a
-    # 228 KB SRAM by the sqrt law (10 pJ per 64 b at 8 KiB, 45 nm; 2048-bit access), and the
-    # same bytes were written there once (0.85 x a read)
+    # SM-L2 crossbar: 8 bits x half the edge of an 814 mm2 die x (18 + 110) / 2 fJ/bit/mm, paid
+    # by every byte that moves between an SM and the L2: L2 bytes, and DRAM bytes (which pass
+    # through the L2), so it is priced on those levels and not as a NoC on the SRAM's bytes
+    xbar = 8 * math.sqrt(814) / 2 * 64e-3
+    assert hw.power.noc_pj_per_byte == 0
+    assert hw.dram.controller_pj_per_bit == pytest.approx(xbar / 8, abs=5e-4)
+    # the L2 (50 MB) by the sqrt law (10 pJ per 64 b at 8 KiB, 45 nm; 2048-bit access), plus
+    # the crossbar
+    (l2,) = hw.extra_levels
+    l2_read = 10 * math.sqrt(52428800 / 8192) * math.sqrt(64 / 2048) / 8 * k4
+    assert l2.read_pj_per_byte == pytest.approx(l2_read + xbar, abs=5e-3)
+    assert l2.write_pj_per_byte == pytest.approx(0.85 * l2_read + xbar, abs=5e-3)
+    # shared memory (the SRAM, 228 KB per SM): a wgmma 64x256x16 reads (64*16 + 16*256) bf16
+    # per 64*256*16 MACs from it by the sqrt law, and the same bytes were written there once
+    # (0.85 x a read)
     read_pj_per_byte = 10 * math.sqrt(233472 / 8192) * math.sqrt(64 / 2048) / 8 * k4
+    assert hw.sram.read_pj_per_byte == pytest.approx(read_pj_per_byte, abs=5e-4)
+    assert hw.sram.write_pj_per_byte == pytest.approx(0.85 * read_pj_per_byte, abs=5e-4)
+    assert hw.sram.capacity_bytes == 132 * 233472
     bytes_per_mac = (64 * 16 + 16 * 256) * 2 / (64 * 256 * 16)
     local = bytes_per_mac * read_pj_per_byte * 1.85
     assert hw.pe_array.local_pj_per_mac == pytest.approx(local, abs=5e-5)
@@ -211,21 +224,27 @@ def test_h100_energy_terms_are_counts_times_prices_by_hand() -> None:
     stats = Stats(cycles=1_000_000, compute_cycles=900_000, macs=10**9, array_macs=10**9)
     stats.add_transfer("sram", "read", "weights", 3_000_000)
     stats.add_transfer("sram", "write", "outputs", 1_000_000)
-    stats.add_transfer("dram", "read", "weights", 500_000)  # off the crossbar
+    stats.add_transfer("dram", "read", "weights", 500_000)
+    stats.add_transfer("l2", "read", "activations", 200_000)
+    stats.add_transfer("l2", "write", "activations", 100_000)
     energy = energy_breakdown_pj(stats, hw)
     assert energy["mac"] == pytest.approx(10**9 * 0.823)
     assert energy["pe_local"] == pytest.approx(10**9 * 0.0061)
     assert energy["clock"] == pytest.approx(900_000 * 32 * 64 * 0.165)  # per PE of one SM's array
-    assert energy["noc"] == pytest.approx((3_000_000 + 1_000_000) * 7.30)
+    assert energy["sram"] == pytest.approx(3_000_000 * 0.0844 + 1_000_000 * 0.0717)
+    assert energy["l2"] == pytest.approx(200_000 * 8.57 + 100_000 * 8.38)
+    assert energy["dram"] == pytest.approx(500_000 * 8 * (3.5 + 0.9125))  # HBM3 + crossbar
+    assert energy["noc"] == 0
     seconds = 1_000_000 / (hw.clock_mhz * 1e6)  # the config's clock (§21.2 sets it)
     assert energy["static"] == pytest.approx(70.0 * seconds * 1e12)  # idle W x s, in pJ
     # the same prices on a simulated GEMM: every term is its count times its price
     result = simulate(hw, _gemm(2048, 1024, 1024), engine="analytic")
     t = result.totals
     assert result.energy_pj["pe_local"] == pytest.approx(t.array_macs * 0.0061)
-    assert result.energy_pj["noc"] == pytest.approx(
-        (t.read_bytes["sram"] + t.write_bytes["sram"]) * 7.30
-    )
+    moved_l2 = t.read_bytes.get("l2", 0) * 8.57 + t.write_bytes.get("l2", 0) * 8.38
+    assert result.energy_pj.get("l2", 0.0) == pytest.approx(moved_l2)
+    dram_bits = (t.read_bytes["dram"] + t.write_bytes["dram"]) * 8
+    assert result.energy_pj["dram"] == pytest.approx(dram_bits * (3.5 + 0.9125))
     assert result.energy_pj["clock"] == pytest.approx(t.compute_cycles * 2048 * 0.165)
     watts = result.to_dict()["totals"]["average_power_w"]
     assert watts == pytest.approx(sum(result.energy_pj.values()) * 1e-12 / result.seconds)
@@ -239,12 +258,17 @@ def test_h100_busy_and_idle_within_30_percent_and_the_old_model_fails() -> None:
     assert abs(busy / 700.0 - 1) <= 0.30
     assert abs(hw.static_power_mw * 1e-3 / 70.0 - 1) <= 0.30
     # control: the model before §20.7 (Horowitz MAC 0.143 pJ, leakage-only idle, no issue,
-    # shared-memory or crossbar energy) fails both
+    # shared-memory or crossbar energy: the L2 and DRAM at their device energies) fails both
     old = dataclasses.replace(
         hw,
         pe_array=dataclasses.replace(hw.pe_array, mac_pj=0.143, local_pj_per_mac=0.0),
         power=Power(clock_pj_per_pe_cycle=0.026, noc_pj_per_byte=0.0),
         static_power_mw=2200.0,
+        dram=dataclasses.replace(hw.dram, controller_pj_per_bit=0.0),
+        extra_levels=tuple(
+            dataclasses.replace(level, read_pj_per_byte=1.27, write_pj_per_byte=1.08)
+            for level in hw.extra_levels
+        ),
     )
     old_busy = sum(energy_breakdown_pj(result.totals, old).values()) * 1e-12 / result.seconds
     assert abs(old_busy / 700.0 - 1) > 0.30

@@ -65,7 +65,7 @@ def group_parts(
 
     Per array ``a`` the tiles form a pipeline over the operation's lockstep steps ``i``: loads of
     step ``i+1`` and stores of step ``i-1`` share the DRAM while step ``i`` computes, so
-    ``T_a = latency + L_0 + sum_i max(C_a,i, D_i, (latency + D_i / p_i+1) / d) + S_last`` with
+    ``T_a = latency + L_0 + sum_i max(C_a,i, D_i, (latency + L_i+1 / p_i+1) / d) + S_last`` with
     ``D_i = L_i+1 + S_i-1``: ``L``, ``S`` the DRAM cycles (whole bursts; index decode counted
     with its load) of a step's loads and stores, ``C_a,i`` the array's compute in the step,
     ``p`` the arrays that compute in a step (each issues its own loads, so one array's
@@ -196,14 +196,16 @@ def pipeline_parts(
     # (in steady state d * period >= latency + transfer), while the transfer itself still
     # holds the DRAM for its whole time.
     # Lanes issue their loads independently: in the DRAM's queue one lane's transfer overlaps
-    # another's latency, so a lane waits the latency plus its own share of the step's traffic,
-    # while the bus carries all of it.
+    # another's latency, so a lane waits the latency plus its own share of the step's loads,
+    # while the bus carries all of the step's traffic. Stores are posted: they fill the bus
+    # while the loads wait out their latency, so they add to the bus time, not to the wait.
     moved = load_c[1 : n + 1].copy()
     moved[1:] += store_c[: n - 1]
     lanes = np.maximum(1, np.count_nonzero(compute_cycles, axis=0))
     lanes_next = np.append(lanes[1:], 1)  # the lanes that read step i+1's loads
     wait_lat = step_lat if np.isscalar(step_lat) else step_lat[1 : n + 1]
-    waited = np.where(load_c[1 : n + 1] > 0, wait_lat + -(-moved // lanes_next), 0)
+    next_loads = load_c[1 : n + 1]
+    waited = np.where(next_loads > 0, wait_lat + -(-next_loads // lanes_next), 0)
     waited = np.maximum(moved, -(-waited // prefetch_steps))
     per_step = np.maximum(compute_cycles, waited[None, :])
     per_lane = per_step.sum(axis=1)

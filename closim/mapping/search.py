@@ -40,7 +40,6 @@ class _Scored:
     feed: np.ndarray
     tiles: np.ndarray
     busiest: np.ndarray
-    footprint_sorted: np.ndarray  # every candidate's SRAM need, ascending
     base: _Base = field(compare=False)
     selections: dict = field(default_factory=dict, compare=False)  # see ``search``
 
@@ -143,7 +142,7 @@ def _scored(
     footprint = col["a_need"] + col["b_need"] + col["c_need"]
     return _Scored(col["src"], col["pin_a"], col["pin_b"], col["a_need"], col["b_need"],
                    col["c_need"], footprint, col["est"], col["dram"], col["feed"], col["tiles"],
-                   col["busiest"], np.sort(footprint), base)  # fmt: skip
+                   col["busiest"], base)  # fmt: skip
 
 
 def _segment(base: _Base, parts, widths, rates, rows, pin_a: bool, pin_b: bool) -> dict:
@@ -233,7 +232,8 @@ def search(
                  (may_pin_a, may_pin_b))  # fmt: skip
     # the answer depends on the budget only through which candidates fit: budgets that admit the
     # same ones (same count of footprints within the room, same pins) share one selection
-    fitting = int(np.searchsorted(sc.footprint_sorted, room, side="right"))
+    # (a count, not a search in sorted footprints: sorting costs more than the searches it serves)
+    fitting = int(np.count_nonzero(sc.footprint <= room))
     parts = (budget.part_a_bytes, budget.part_b_bytes, budget.part_c_bytes)
     selection_key = (fitting, may_pin_a, may_pin_b, may_pin_both, parts, keep, tolerance,
                      transposed)  # fmt: skip

@@ -170,6 +170,17 @@ def control_note(ratio: float, target: bool) -> str:
     return "FAIL (as it must)" if verdict(ratio) == "FAIL" else "PASS (should fail)"
 
 
+def _row(name: str, kind: str, published_w: float, closim_w: float, control_w: float,
+         target: bool) -> str:  # fmt: skip
+    """One printed line: closim's and the control's watts against the published figure."""
+    ratio, control_ratio = closim_w / published_w, control_w / published_w
+    return (
+        f"{name:11} {kind:5} {published_w:12.4g} {closim_w:10.4g} {ratio:6.2f} "
+        f"{verdict(ratio, target):7}  {control_w:10.4g} {control_ratio:6.2f} "
+        f"{control_note(control_ratio, target)}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", default="des", choices=["des", "analytic"])
@@ -187,11 +198,7 @@ def main() -> int:
         busy, control, util = busy_power_w(name, fig, args.engine)
         ratio, control_ratio = busy / fig.busy_w, control / fig.busy_w
         broken |= verdict(ratio, fig.target) == "PASS" and verdict(control_ratio) == "PASS"
-        print(
-            f"{name:11} {'busy':5} {fig.busy_w:12.4g} {busy:10.4g} {ratio:6.2f} "
-            f"{verdict(ratio, fig.target):7}  {control:10.4g} {control_ratio:6.2f} "
-            f"{control_note(control_ratio, fig.target)}"
-        )
+        print(_row(name, "busy", fig.busy_w, busy, control, fig.target))
         idle = hw.static_power_mw * 1e-3
         old_idle = old_model(name, hw).static_power_mw * 1e-3
         if fig.idle_w is None:
@@ -199,11 +206,7 @@ def main() -> int:
         else:
             r, rc = idle / fig.idle_w, old_idle / fig.idle_w
             broken |= verdict(r, fig.target) == "PASS" and verdict(rc) == "PASS"
-            print(
-                f"{'':11} {'idle':5} {fig.idle_w:12.4g} {idle:10.4g} {r:6.2f} "
-                f"{verdict(r, fig.target):7}  {old_idle:10.4g} {rc:6.2f} "
-                f"{control_note(rc, fig.target)}"
-            )
+            print(_row("", "idle", fig.idle_w, idle, old_idle, fig.target))
         scope = "with DRAM" if fig.with_dram else "chip only, DRAM left out"
         print(f"{'':11} {fig.cite}; {scope}; PE utilization {util:.0%}\n")
     print("control: leakage-only idle (0.02 mW/PE + 0.02 mW/KiB), no clock, PE-local or NoC "

@@ -4,9 +4,7 @@ value fails ``load_claims`` with its key path rather than the evaluation."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from closim.claims.records import Check, Claim, ClaimsFile, Run, Training
 from closim.claims.schema import (
@@ -16,75 +14,22 @@ from closim.claims.schema import (
     RunConfig,
     TrainingConfig,
 )
-from closim.config.catalog import resolve_path
 from closim.config.compose import Composed, parse_patterns
 from closim.config.errors import single_line_errors
 from closim.config.loader import load_hw, load_model, load_workload
-from closim.config.overrides import parse_set_options
+from closim.config.run_files import config_file, relocated, run_overrides
 from closim.config.yaml_io import display_path
 from closim.model.errors import ConfigError
-
-
-def _config_file(
-    value: str, kind: str, composed: Composed, key: tuple[str, ...], source: str
-) -> Path:
-    """A config named in a claims file: relative to the file that wrote it, else bundled."""
-    near = Path(composed.origin(key)).parent / value
-    if near.is_file():
-        return near
-    try:
-        return resolve_path(value, kind)
-    except ConfigError as err:
-        raise ConfigError(err.message, source=source, key_path=".".join(key)) from None
-
-
-def _overrides(
-    given: list[str] | dict[str, Any], roots: Sequence[str], source: str, key: str
-) -> dict[str, dict[str, Any]]:
-    """``set`` as {root: {path-without-root: value}}; a bad entry is a ConfigError at ``key``."""
-    try:
-        if isinstance(given, list):
-            sections = parse_set_options(given)
-        else:
-            sections = {"hw": {}, "workload": {}}
-            for path, value in given.items():
-                root, _, rest = str(path).partition(".")
-                if root not in sections or not rest:
-                    raise ConfigError(
-                        f"a path starts with hw. or workload. and names a key below it "
-                        f"(got {path!r})"
-                    )
-                sections[root][rest] = value
-    except ConfigError as err:
-        raise ConfigError(err.message, source=source, key_path=key) from None
-    for root, section in sections.items():
-        if section and root not in roots:
-            path = next(iter(section))
-            raise ConfigError(
-                f"a training run takes workload overrides only (got {root}.{path})",
-                source=source,
-                key_path=key,
-            )
-    return sections
-
-
-def _relocated(err: ConfigError, source: str, key: str) -> ConfigError:
-    """An override's error (source ``--set``) placed at the run's ``set`` in the claims file;
-    an error in a config file itself keeps its own location."""
-    if err.source != "--set":
-        return err
-    inner = f"{err.key_path}: " if err.key_path else ""
-    return ConfigError(f"{inner}{err.message}", source=source, key_path=key)
 
 
 def _load_run(
     name: str, run: RunConfig, composed: Composed, prefix: tuple[str, ...], source: str
 ) -> Run:
-    sets = _overrides(run.set, ("hw", "workload"), source, ".".join((*prefix, "set")))
+    sets = run_overrides(run.set, source, ".".join((*prefix, "set")))
     hw = None
     if run.hw is not None:
-        hw = _config_file(run.hw, "hw", composed, (*prefix, "hw"), source)
-    workload = _config_file(run.workload, "workload", composed, (*prefix, "workload"), source)
+        hw = config_file(run.hw, "hw", composed, (*prefix, "hw"), source)
+    workload = config_file(run.workload, "workload", composed, (*prefix, "workload"), source)
     return Run(name, hw, workload, run.mode, run.engine, sets["hw"], sets["workload"])
 
 
@@ -94,10 +39,12 @@ def _load_training(
     """A claim's training run with its workload resolved and its overrides parsed."""
     key = ".".join((*prefix, "training"))
     return Training(
-        workload=_config_file(
+        workload=config_file(
             t.workload, "workload", composed, (*prefix, "training", "workload"), source
         ),
-        workload_set=_overrides(t.set, ("workload",), source, f"{key}.set")["workload"],
+        workload_set=run_overrides(
+            t.set, source, f"{key}.set", roots=("workload",), run="a training run"
+        )["workload"],
         topologies=dict(t.topologies),
         epochs=t.epochs,
         folds=t.folds,
@@ -113,7 +60,7 @@ def _load_across(
 ) -> tuple[tuple[str, Path], ...]:
     """(name, file) of each accelerator a claim repeats on, in the file's order."""
     return tuple(
-        (hw, _config_file(hw, "hw", composed, (*prefix, "across", "hw", str(j)), source))
+        (hw, config_file(hw, "hw", composed, (*prefix, "across", "hw", str(j)), source))
         for j, hw in enumerate(across.hw)
     )
 
@@ -129,7 +76,7 @@ def _check_loads(claim: Claim, source: str, index: int) -> None:
                 load_hw(hw, run.hw_set or None)
             load_workload(run.workload, run.workload_set or None)
         except ConfigError as err:
-            raise _relocated(err, source, key) from None
+            raise relocated(err, source, key) from None
     if claim.training is not None:
         from closim.train import mlp_layers
 
@@ -137,7 +84,7 @@ def _check_loads(claim: Claim, source: str, index: int) -> None:
         try:
             workload = load_workload(t.workload, t.workload_set or None)
         except ConfigError as err:
-            raise _relocated(err, source, f"claims.{index}.training.set") from None
+            raise relocated(err, source, f"claims.{index}.training.set") from None
         for name, spec in t.topologies.items():
             try:
                 # digits: 64 inputs, 10 classes

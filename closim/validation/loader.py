@@ -6,13 +6,11 @@ fails ``load_suite`` with its key path rather than the evaluation."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from closim.config.catalog import resolve_path
 from closim.config.compose import Composed, compose, parse_patterns
-from closim.config.errors import describe, single_line_errors
+from closim.config.errors import single_line_errors
 from closim.config.loader import load_hw, load_model, load_workload
-from closim.config.overrides import parse_set_options
+from closim.config.run_files import config_file, relocated, run_overrides
 from closim.config.yaml_io import display_path, is_dir, is_file
 from closim.model.errors import ConfigError
 from closim.validation.records import Case, Run, Suite
@@ -43,44 +41,12 @@ def is_validation(path: str | Path) -> bool:
     return isinstance(data, dict) and "cases" in data
 
 
-def _config_file(
-    value: str, kind: str, composed: Composed, key: tuple[str, ...], source: str
-) -> Path:
-    """A config named in a case file: relative to the file that wrote it, else bundled."""
-    near = Path(composed.origin(key)).parent / value
-    if is_file(near):
-        return near
-    try:
-        return resolve_path(value, kind)
-    except ConfigError as err:
-        raise ConfigError(err.message, source=source, key_path=".".join(key)) from None
-
-
-def _overrides(given: list[str] | dict[str, Any], source: str, key: str) -> dict[str, dict]:
-    """``set`` as {root: {path-without-root: value}}; a bad entry is a ConfigError at ``key``."""
-    try:
-        if isinstance(given, list):
-            return parse_set_options(given)
-        sections: dict[str, dict] = {"hw": {}, "workload": {}}
-        for path, value in given.items():
-            root, _, rest = str(path).partition(".")
-            if root not in sections or not rest:
-                raise ConfigError(
-                    f"a path starts with hw. or workload. and names a key below it "
-                    f"(got {describe(path)})"
-                )
-            sections[root][rest] = value
-        return sections
-    except ConfigError as err:
-        raise ConfigError(err.message, source=source, key_path=key) from None
-
-
 def _load_case(c: CaseConfig, composed: Composed, index: int, source: str) -> Case:
     prefix = ("cases", str(index), "run")
-    sets = _overrides(c.run.set, source, ".".join((*prefix, "set")))
+    sets = run_overrides(c.run.set, source, ".".join((*prefix, "set")))
     run = Run(
-        hw=_config_file(c.run.hw, "hw", composed, (*prefix, "hw"), source),
-        workload=_config_file(c.run.workload, "workload", composed, (*prefix, "workload"), source),
+        hw=config_file(c.run.hw, "hw", composed, (*prefix, "hw"), source),
+        workload=config_file(c.run.workload, "workload", composed, (*prefix, "workload"), source),
         mode=c.run.mode,
         engine=c.run.engine,
         hw_set=sets["hw"],
@@ -90,12 +56,7 @@ def _load_case(c: CaseConfig, composed: Composed, index: int, source: str) -> Ca
         load_hw(run.hw, run.hw_set or None)
         load_workload(run.workload, run.workload_set or None)
     except ConfigError as err:
-        if err.source != "--set":  # an error in a config file itself keeps its own location
-            raise
-        inner = f"{err.key_path}: " if err.key_path else ""
-        raise ConfigError(
-            f"{inner}{err.message}", source=source, key_path=".".join((*prefix, "set"))
-        ) from None
+        raise relocated(err, source, ".".join((*prefix, "set"))) from None
     return Case(
         id=c.id,
         chip=c.chip,

@@ -38,7 +38,7 @@ from closim.mapping.tiling import (
 )
 from closim.mapping.walk import ORDERS, tile_sequence_cycles, walk
 from closim.trace import Trace
-from tests.conftest import make_hw
+from tests.conftest import make_hw, make_workload
 from tests.test_score import _assert_totals_match_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,3 +294,35 @@ def test_the_legacy_search_space_breaks_the_principle(monkeypatch) -> None:
     finally:
         clear_caches()
     assert (cycles, scalesim) == (10_943, 7_371)
+
+
+def test_a_gemm_too_large_for_the_usual_grid_is_mapped_on_the_fine_one() -> None:
+    # GPT-3's FFN weight gradient on h100-like (M = 49152 outputs, K = 2048 tokens, N = 12288):
+    # the usual grid's smallest M tile is the eighth halving, 49152 / 128 = 384, and 132 arrays'
+    # double-buffered fp32 output tiles of 384 x 128 need 132 * 384 * 128 * 4 * 2 = 51.9 MB, more
+    # than the register files (34.6 MB) or the 30.8 MB shared memory can hold
+    hw = load_hw("h100-like")
+    arr = mapper.array_spec(hw)
+    shape = GemmShape(1, 49152, 2048, 12288)
+    a, b = Operand("x", "activations", 2, False), Operand("dy", "gradients", 2, False)
+    c = Operand("dw", "gradients", 2, False)
+    budget = Budget(sram_bytes=hw.sram.capacity_bytes, part_a_bytes=None, part_b_bytes=None,
+                    part_c_bytes=None, acc_bytes=hw.accumulator.capacity_bytes,
+                    psum_bytes_per_element=4)  # fmt: skip
+    bpc = hw.dram_bytes_per_cycle
+
+    def found(grid: ArraySpec) -> tuple[Tiling, ...]:
+        return search(shape, grid, a, b, c, budget, bpc, False) + search(
+            GemmShape(1, 12288, 2048, 49152), grid, b, a, c, budget, bpc, True
+        )
+
+    assert max(hw.sram.capacity_bytes, hw.accumulator.capacity_bytes) < 132 * 384 * 128 * 4 * 2
+    assert found(arr) == ()  # the control: nothing on the usual grid fits
+    fine = found(dataclasses.replace(arr, search_space="fine"))
+    assert fine and all(t.footprint_bytes <= hw.sram.capacity_bytes for t in fine)
+    # end to end: the layer trains (it raised "no tiling ... fits" before the fallback), and every
+    # MAC of the step is counted: forward and backward-weight, 2 x M x K x N (a first layer has no
+    # backward-data: nothing reads its input's gradient)
+    wl = make_workload([12288, 49152], [{"kind": "dense"}], batch=2048, mode="training")
+    result = simulate(hw, wl, engine="analytic", mode="training")
+    assert result.totals.macs == 2 * 2048 * 12288 * 49152

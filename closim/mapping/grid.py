@@ -58,9 +58,9 @@ def _grid(shape: GemmShape, arr: ArraySpec) -> tuple[np.ndarray, ...]:
     )
     axes = (
         b_sizes,
-        candidates(shape.m, gm, arr.legacy),
-        candidates(shape.k, gk, arr.legacy),
-        candidates(shape.n, gn, arr.legacy),
+        candidates(shape.m, gm, arr.legacy, arr.fine),
+        candidates(shape.k, gk, arr.legacy, arr.fine),
+        candidates(shape.n, gn, arr.legacy, arr.fine),
     )
     return tuple(
         np.array(v, dtype=np.int64).reshape([-1 if i == j else 1 for j in range(4)])

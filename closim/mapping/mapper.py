@@ -273,7 +273,9 @@ def choose_tiling(
     """The mapping of one GEMM and its score: the closed-form search's best candidates of each
     orientation, each scored exactly (``score_gemm``: the analytic cycles its rows would have);
     the fastest wins, and among those within the tile tolerance of it the least busy array, then
-    the fewest tiles, DRAM bytes and the estimate's rank. None when nothing fits.
+    the fewest tiles, DRAM bytes and the estimate's rank. Where nothing on the usual grid fits
+    (a GEMM so large that its smallest tiles there overflow the budget), the grid whose
+    halvings reach each dimension's granule is searched instead. None when nothing fits.
 
     The answer depends only on the GEMM's shape and sparsity, its operands' widths and places,
     the budget and a few hardware fields, so it is asked of the process-wide cache first
@@ -288,12 +290,17 @@ def choose_tiling(
     a, b, c = (anonymous(o) for o in (operands.a, operands.b, operands.c))
     normal = GemmShape(g.blocks, g.m, g.k, g.n)
     lat, depth = latency_cycles(hw), hw.dma.prefetch_depth
-    options = list(search(normal, arr, a, b, c, budget, bpc, False, tolerance=tol,
-                          latency_cycles=lat, prefetch_depth=depth))  # fmt: skip
-    if hw.mapping.transpose:
-        flipped = GemmShape(g.blocks, g.n, g.k, g.m)
-        options += search(flipped, arr, b, a, c, budget, bpc, True, tolerance=tol,
-                          latency_cycles=lat, prefetch_depth=depth)  # fmt: skip
+    grids = (arr, dataclasses.replace(arr, search_space="fine")) if not arr.legacy else (arr,)
+    options: list[Tiling] = []
+    for grid_arr in grids:  # the finer grid only where nothing in the usual one fits
+        options = list(search(normal, grid_arr, a, b, c, budget, bpc, False, tolerance=tol,
+                              latency_cycles=lat, prefetch_depth=depth))  # fmt: skip
+        if hw.mapping.transpose:
+            flipped = GemmShape(g.blocks, g.n, g.k, g.m)
+            options += search(flipped, grid_arr, b, a, c, budget, bpc, True, tolerance=tol,
+                              latency_cycles=lat, prefetch_depth=depth)  # fmt: skip
+        if options:
+            break
     if not options:
         CHOICES.put(key, (None,))
         return None

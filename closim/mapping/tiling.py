@@ -42,12 +42,20 @@ class ArraySpec:
     # "full": the search space of docs/architecture.md §5; "legacy": the one before it (halvings
     # only, reduction innermost, every tile refills the array), kept as the control that
     # benchmarks/scalesim_check.py must see fail
+    # "fine": "full" with the halvings of each dimension going on down to its granule, the grid
+    # the mapper falls back to when nothing in "full" fits (a GEMM far larger than the SRAM,
+    # whose smallest eighth halving is still too big)
     search_space: str = "full"
 
     @property
     def legacy(self) -> bool:
         """True for the legacy search space (halvings, k innermost, no fold chaining)."""
         return self.search_space == "legacy"
+
+    @property
+    def fine(self) -> bool:
+        """True for the fallback grid whose halvings reach each dimension's granule."""
+        return self.search_space == "fine"
 
 
 @dataclass(frozen=True)
@@ -160,11 +168,12 @@ def balanced_sizes(full: int, granule: int) -> list[int]:
     return sorted(sizes, reverse=True)
 
 
-def candidates(full: int, granule: int, legacy: bool = False) -> list[int]:
+def candidates(full: int, granule: int, legacy: bool = False, fine: bool = False) -> list[int]:
     """Tile sizes the search tries for one dimension of extent ``full`` on a dataflow granule:
-    the halvings (``_candidates``, eight at most: below the granule they go on to 1) and, unless
-    ``legacy``, the balanced sizes, largest first."""
-    sizes = set(_candidates(full, granule, 8))
+    the halvings (``_candidates``, eight at most, or with ``fine`` as many as reach the granule;
+    below the granule they go on to 1) and, unless ``legacy``, the balanced sizes, largest
+    first."""
+    sizes = set(_candidates(full, granule, 64 if fine else 8))
     if not legacy:
         sizes.update(balanced_sizes(full, granule))
     return sorted(sizes, reverse=True)

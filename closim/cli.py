@@ -350,8 +350,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        hidden_only=not args.all_sparse,
         on_epoch=on_epoch,
         workers=args.workers,
+        dataset=args.dataset,
     )
     _emit(render_train(results, args.format), args)
     return EXIT_OK

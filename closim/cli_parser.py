@@ -187,8 +187,10 @@ def _add_validate(sub: Subparsers) -> argparse.ArgumentParser:
 
     validate = sub.add_parser(
         "validate",
-        help="check a claims file, or compare a validation suite with published measurements; "
-        "exit 1 if a claim fails or a case is beyond its tolerance",
+        help="check a claims file (both engines, and each claim's controls), or compare a "
+        "validation suite with published measurements; exit 1 unless every claim is PASS "
+        "(FAIL, INCONCLUSIVE: a control holds too, UNDECIDED: the engines disagree) or if a "
+        "case is beyond its tolerance",
     )
     validate.add_argument(
         "file",
@@ -205,14 +207,21 @@ def _add_validate(sub: Subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     validate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_train_workers(validate)
-    _add_format(validate, ("table", "json"))
+    _add_format(validate, ("table", "json", "markdown"))
     return validate
 
 
 def _add_train(sub: Subparsers) -> argparse.ArgumentParser:
     """``closim train``: accuracy per topology."""
-    train = sub.add_parser("train", help="train the workload's MLP on digits, per topology")
+    train = sub.add_parser(
+        "train", help="train the workload's MLP on digits or MNIST-1D, per topology"
+    )
     train.add_argument("--workload", required=True, help="workload file or bundled name")
+    train.add_argument(
+        # closim.train.DATASETS, written out: importing closim.train here would slow every command
+        "--dataset", choices=["digits", "mnist1d"], default="digits",
+        help="the data set (default: digits; mnist1d is generated locally, no download)",
+    )  # fmt: skip
     train.add_argument("--epochs", type=_positive_int, default=30)
     train.add_argument(
         "--topology", action="append", default=[], metavar="SPEC",
@@ -222,6 +231,11 @@ def _add_train(sub: Subparsers) -> argparse.ArgumentParser:
     train.add_argument("--seeds", type=_positive_int, default=2, help="seeds per split")
     train.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None)
     train.add_argument("--learning-rate", dest="learning_rate", type=float, default=None)
+    train.add_argument(
+        "--all-sparse", dest="all_sparse", action="store_true",
+        help="apply each --topology to every layer, the first and last too "
+        "(default: those stay dense)",
+    )  # fmt: skip
     train.add_argument("--set", action="append", metavar="PATH=VALUE", help="workload override")
     _add_train_workers(train)
     _add_format(train, ("table", "json"))

@@ -154,6 +154,100 @@ def test_across_counts_accelerators(folder: Path) -> None:
     assert results[1].expected.endswith("on >= 2 of 2 hw")
 
 
+def test_controls_decide_whether_a_passing_check_discriminates(folder: Path) -> None:
+    clos, dense = weight_bytes(CLOS, "scalesim-32x32"), weight_bytes("dense", "scalesim-32x32")
+    thin = {"kind": "clos", "r": 16, "m": 8}  # half the middle: fewer weights still
+    thin_bytes = weight_bytes(thin, "scalesim-32x32")
+    assert thin_bytes < clos < 0.2 * dense < dense  # the independent truth of each verdict
+    ratio = {"metric": "weight_bytes", "ratio": ["clos", "dense"], "at_most": 0.2}
+    as_dense = {"id": "dense-as-clos", "why": "no sparsity", "runs": {"clos": {
+        "workload": "wl-dense.yaml"}}}  # fmt: skip
+    thinner = {"id": "thinner", "why": "a smaller Clos passes too", "runs": {"clos": {
+        "set": [f"workload.layers.{n}.topology={thin}" for n in "ab"]}}}  # fmt: skip
+    results = run(
+        folder,
+        [
+            claim("discriminates", **ratio, controls=[as_dense]),
+            claim("inconclusive", **ratio, controls=[as_dense, thinner]),
+            claim("no-controls", **ratio),
+            claim("fails", metric="weight_bytes", ratio=["clos", "dense"], at_most=0.1,
+                  controls=[as_dense]),
+        ],
+    )  # fmt: skip
+    by_id = {r.id: r for r in results}
+    good = by_id["discriminates"]
+    assert (good.verdict, good.discriminates) == ("PASS", True)
+    assert good.measured == pytest.approx(clos / dense)
+    ((control,),) = [good.controls]
+    assert (control.id, control.verdict, control.measured) == ("dense-as-clos", "FAIL", 1.0)
+    weak = by_id["inconclusive"]
+    assert (weak.verdict, weak.discriminates) == ("INCONCLUSIVE", False)
+    assert [c.verdict for c in weak.controls] == ["FAIL", "PASS"]
+    assert weak.controls[1].measured == pytest.approx(thin_bytes / dense)
+    assert "control thinner" in weak.detail
+    assert (by_id["no-controls"].verdict, by_id["no-controls"].discriminates) == ("PASS", None)
+    assert by_id["fails"].verdict == "FAIL"  # a failing claim stays FAIL whatever its controls
+    # both engines judged every run (weight bytes do not depend on the engine)
+    assert good.engines == {"des": "PASS", "analytic": "PASS"}
+
+
+def test_engines_that_disagree_on_the_side_of_a_threshold_leave_the_claim_undecided(
+    folder: Path,
+) -> None:
+    hw = load_hw("scalesim-32x32")
+    ratios = {}
+    for engine in ("des", "analytic"):
+        cycles = [
+            simulate(hw, load_workload(folder / f"wl-{name}.yaml"), engine=engine,
+                     mode="training").totals.cycles
+            for name in ("clos", "dense")
+        ]  # fmt: skip
+        ratios[engine] = cycles[0] / cycles[1]
+    assert ratios["des"] != ratios["analytic"]  # the case needs engines that differ
+    middle = (ratios["des"] + ratios["analytic"]) / 2
+    runs = {name: {**r, "mode": "training"} for name, r in RUNS.items()}
+    cycles = {"metric": "cycles", "ratio": ["clos", "dense"]}
+    above = max(ratios.values()) * 1.01
+    results = run(
+        folder,
+        [
+            claim("split", runs=runs, **cycles, at_most=middle),
+            claim("agree", runs=runs, **cycles, at_most=above),
+        ],
+    )
+    split, agree = results
+    assert split.verdict == "UNDECIDED"
+    low = min(ratios, key=ratios.get)
+    assert split.engines == {e: "PASS" if e == low else "FAIL" for e in ratios}
+    assert split.measured == pytest.approx(ratios["des"])  # the runs' own engine reports
+    assert "engines disagree" in split.detail
+    assert (agree.verdict, agree.engines) == ("PASS", {"des": "PASS", "analytic": "PASS"})
+
+
+def test_a_training_control_replaces_topologies(folder: Path) -> None:
+    training = {
+        "workload": "wl-train.yaml",
+        "topologies": {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"},
+        "epochs": 2,
+        "folds": 2,
+        "seeds": 1,
+    }
+    disconnected = {"kind": "block_diagonal", "blocks": 8}
+    control = {"id": "disconnected", "why": "no mixing", "topologies": {"clos": disconnected}}
+    (result,) = run(
+        folder,
+        [{"id": "acc", "text": "t", "source": "s", "training": training, "metric": "accuracy",
+          "difference": ["clos", "dense"], "within": 100, "controls": [control]}],
+    )  # fmt: skip
+    block, dense = train_topologies(
+        load_workload(folder / "wl-train.yaml"), [disconnected, "dense"], epochs=2, folds=2,
+        seeds=1,
+    )  # fmt: skip
+    # within 100 points always holds: the control holds too, so the check cannot discriminate
+    assert result.verdict == "INCONCLUSIVE" and result.engines == {}
+    assert result.controls[0].measured == pytest.approx(100 * (block.accuracy - dense.accuracy))
+
+
 def test_layer_metrics_and_nested_keys(folder: Path) -> None:
     per_layer = weight_bytes(CLOS, "scalesim-32x32") // 2
     results = run(
@@ -190,18 +284,18 @@ def test_second_evaluation_simulates_nothing(folder: Path, monkeypatch: pytest.M
     ]
     path = write_claims(folder, claims)
     first = evaluate_claims(load_claims(path))
-    assert calls[0] == 2
+    assert calls[0] == 4  # two runs, each on both engines
     assert (folder / "c.sqlite").is_file()  # default: next to the claims file
     second = evaluate_claims(load_claims(path))
-    assert calls[0] == 2
+    assert calls[0] == 4
     assert first == second
     elsewhere = evaluate_claims(load_claims(path), db=folder / "other.sqlite")
-    assert calls[0] == 4 and elsewhere == first
+    assert calls[0] == 8 and elsewhere == first
     # a sweep's store can be read back: the claims' runs are ordinary points
     from closim.sweep import load_results
 
     frame = load_results(folder / "c.sqlite")
-    assert sorted(frame["run"]) == ["clos", "dense"]
+    assert sorted(frame["run"]) == ["clos", "clos", "dense", "dense"]
     assert set(frame["status"]) == {"ok"}
 
 
@@ -209,10 +303,10 @@ def test_a_changed_config_is_simulated_again(folder: Path, monkeypatch: pytest.M
     calls = count_simulations(monkeypatch)
     base = claim("size", metric="weight_bytes", ratio=["clos", "dense"], at_most=0.2)
     run(folder, [base])
-    assert calls[0] == 2
+    assert calls[0] == 4  # two runs, each on both engines
     runs = {**RUNS, "dense": {**RUNS["dense"], "set": ["workload.batch=8"]}}
     run(folder, [{**base, "runs": runs}])
-    assert calls[0] == 3
+    assert calls[0] == 6
 
 
 def test_a_failed_run_is_a_fail_with_its_reason(
@@ -297,6 +391,21 @@ def bad(folder: Path, claims: list[dict[str, Any]]) -> ConfigError:
         ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
           "runs": {"clos": {"hw": "tpu-v4", "workload": "wl-clos.yaml", "engine": "dse"}}},
          "claims.0.runs.clos.engine", "did you mean 'des'"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "controls": [{"id": "x", "why": "w", "runs": {"clso": {"mode": "training"}}}]},
+         "claims.0.controls.0.runs.clso", "did you mean 'clos'"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "controls": [{"id": "x", "why": "w"}]}, "claims.0.controls.0.runs", "exactly one"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "controls": [{"id": "x", "why": "w", "topologies": {"clos": "dense"}}]},
+         "claims.0.controls.0.topologies", "changes runs"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "controls": [{"id": "x", "why": "w", "runs": {"clos": {"mode": "training"}}},
+                       {"id": "x", "why": "w", "runs": {"clos": {"mode": "training"}}}]},
+         "claims.0.controls.1.id", "unique"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
+          "controls": [{"id": "x", "why": "w", "runs": {"clos": {"engine": "dse"}}}]},
+         "claims.0.controls.0.runs.clos.engine", "did you mean 'des'"),
     ],
 )  # fmt: skip
 def test_bad_claim_files_name_the_key(
@@ -326,6 +435,12 @@ def test_bad_references_and_overrides_name_the_key(folder: Path) -> None:
     err = bad(folder, [{"id": "x", "text": "t", "source": "s", "metric": "cycles",
                         "at_most": 1}])  # fmt: skip
     assert "either runs" in str(err) and "neither" in str(err)
+    control = {"id": "c", "why": "w", "runs": {"dense": {"set": ["hw.pe_array.rows=-3"]}}}
+    err = bad(folder, [claim("x", **check, controls=[control])])
+    assert err.key_path == "claims.0.controls.0.runs.dense.set" and "hw.pe_array.rows" in str(err)
+    control = {"id": "c", "why": "w", "runs": {"dense": {"hw": "tpu-v9"}}}
+    err = bad(folder, [claim("x", **check, controls=[control])])
+    assert err.key_path == "claims.0.controls.0.runs.dense.hw" and "tpu-v4" in str(err)
 
 
 def test_a_training_topology_that_does_not_fit_is_named(folder: Path) -> None:
@@ -372,3 +487,43 @@ def test_render_claims() -> None:
     assert data["claims"][1]["measured"] is None
     table = render_claims(results, "table")
     assert "1 of 2 hold" in table and "PASS" in table and "n/a" in table
+
+
+def test_render_claims_with_controls_as_markdown_and_json() -> None:
+    from closim.claims.records import ControlResult
+
+    held = ControlResult("same", "w", "PASS", 0.4, "cycles: x 2, y 5")
+    failed = ControlResult("dense", "w", "FAIL", 1.0, "cycles: y 5")
+    results = [
+        ClaimResult("a", "text | a", "src", "cycles x/y < 1", 0.5, "PASS", "d", {}, [failed]),
+        ClaimResult("b", "text b", "src", "cycles x/y < 1", 0.5, "INCONCLUSIVE", "d", {},
+                    [failed, held]),
+        ClaimResult("c", "text c", "src", "cycles x/y < 1", 0.9, "UNDECIDED", "d",
+                    {"des": "FAIL", "analytic": "PASS"}),
+    ]  # fmt: skip
+    markdown = render_claims(results, "markdown")
+    assert markdown.startswith("Claims: 1 of 3 hold; 1 inconclusive, 1 undecided.")
+    rows = [line for line in markdown.splitlines() if line.startswith("| **")]
+    assert len(rows) == 3
+    assert "text \\| a" in rows[0]  # a pipe in a cell does not split it
+    assert "same PASS (it must fail)" in rows[1] and "dense FAIL (as it must)" in rows[1]
+    assert "| none |" in rows[2]
+    data = json.loads(render_claims(results, "json"))["claims"]
+    assert [c["discriminates"] for c in data] == [True, False, None]
+    assert data[2]["engines"] == {"des": "FAIL", "analytic": "PASS"}
+    assert data[1]["controls"][1] == {"id": "same", "why": "w", "verdict": "PASS",
+                                      "measured": 0.4, "detail": "cycles: x 2, y 5"}  # fmt: skip
+
+
+def test_validate_exits_1_on_an_inconclusive_claim_and_writes_markdown(folder: Path) -> None:
+    from closim.cli import main
+
+    ratio = {"metric": "weight_bytes", "ratio": ["clos", "dense"], "at_most": 0.2}
+    same = {"id": "same", "why": "the claim's own runs", "runs": {"clos": {"mode": "inference"}}}
+    path = write_claims(folder, [claim("weak", **ratio, controls=[same])])
+    out = folder / "claims.md"
+    assert main(["validate", str(path), "--quiet", "--format", "markdown", "--out", str(out)]) == 1
+    text = out.read_text()
+    assert "**INCONCLUSIVE**" in text and "same PASS (it must fail)" in text
+    path = write_claims(folder, [claim("fine", **ratio)], name="ok.yaml")
+    assert main(["validate", str(path), "--quiet", "--format", "markdown"]) == 0

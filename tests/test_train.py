@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import random
+import socket
 
 import numpy as np
 import pytest
 
+from closim.cli import build_parser, main
 from closim.model.errors import ConfigError
 from closim.model.workload import LayerSpec, Workload
 from closim.report.train_table import render_train
 from closim.topology import plan_layer
-from closim.train import Mlp, MlpLayer, TrainResult, describe_spec, mlp_layers, train_topologies
+from closim.train import (
+    DATASETS,
+    Mlp,
+    MlpLayer,
+    TrainResult,
+    describe_spec,
+    load_data,
+    mlp_layers,
+    paired_difference,
+    train_topologies,
+)
+from closim.train.data import make_mnist1d
 
 CLOS8 = {"kind": "clos", "r": 8, "m": 8}
 
@@ -216,14 +231,154 @@ def test_render_train() -> None:
     ]
     data = json.loads(render_train(results, "json"))
     assert data == {
+        "dataset": "digits",
         "results": [
             {"topology": "clos(r=8, m=8)", "params": 9000, "accuracy": 0.975,
-             "accuracy_std": 0.004, "seconds_per_epoch": 0.01},
+             "accuracy_std": 0.004, "seconds_per_epoch": 0.01, "accuracies": [0.971, 0.979]},
             {"topology": "dense", "params": 12000, "accuracy": 0.97, "accuracy_std": 0.01,
-             "seconds_per_epoch": 0.02},
+             "seconds_per_epoch": 0.02, "accuracies": [0.96, 0.98]},
         ]
     }  # fmt: skip
     table = render_train(results, "table")
     assert "97.50 ± 0.40" in table and "9,000" in table and "1.33x" in table
+    assert "test accuracy on digits" in table
+    results[0].dataset = results[1].dataset = "mnist1d"
+    assert "test accuracy on mnist1d" in render_train(results, "table")
+    assert json.loads(render_train(results, "json"))["dataset"] == "mnist1d"
     with pytest.raises(ValueError):
         render_train(results, "csv")
+
+
+# --- data sets ------------------------------------------------------------------------------
+
+
+def test_mnist1d_is_generated_offline_deterministically_and_leaves_global_rngs_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access while loading MNIST-1D")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    with pytest.raises(AssertionError, match="network"):  # the guard bites
+        socket.create_connection(("127.0.0.1", 9))
+    np.random.seed(123)
+    random.seed(123)
+    x, y = make_mnist1d()  # generated afresh (no cache), with every socket refused
+    np_draw, py_draw = np.random.random(), random.random()
+    np.random.seed(123)
+    random.seed(123)
+    assert (np_draw, py_draw) == (np.random.random(), random.random())  # not reseeded to 42
+    assert x.shape == (5000, 40) and x.dtype == np.float64 and np.all(np.isfinite(x))
+    assert y.shape == (5000,) and y.dtype == np.int64
+    assert np.array_equal(np.bincount(y), [500] * 10)  # 10 classes, 500 each
+    # a second generation (load_data's cache, filled now if no other test did) is identical
+    x2, y2 = load_data("mnist1d")
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    x2[:] = 0  # a copy: the cache is not changed through it
+    assert np.array_equal(load_data("mnist1d")[0], x)
+
+
+def test_load_data_defaults_to_digits_and_rejects_unknown_names() -> None:
+    x, y = load_data()
+    assert x.shape == (1797, 64) and set(np.unique(y)) == set(range(10))
+    assert np.array_equal(load_data("digits")[0], x)
+    assert DATASETS == ("digits", "mnist1d")
+    with pytest.raises(ConfigError) as err:
+        load_data("cifar")
+    assert str(err.value).endswith("(got 'cifar')")
+    assert "digits" in str(err.value) and "mnist1d" in str(err.value)
+    with pytest.raises(ConfigError) as err:  # checked before any data is loaded
+        quick(workload(), ["dense"], dataset="mnist-1d")
+    assert err.value.key_path == "dataset" and str(err.value).endswith("(got 'mnist-1d')")
+
+
+def test_cli_trains_on_mnist1d_with_its_40_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--dataset", "mnist1d", "--epochs", "1", "--folds", "2", "--seeds", "1",
+            "--workload", "workloads/closnet-1024.yaml", "--format", "json",
+            "--workers", "1"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["dataset"] == "mnist1d"
+    (result,) = data["results"]  # as written is dense: trained once
+    assert result["topology"] == "dense"
+    # 40 -> 1024 -> 1024 -> 10: MNIST-1D's 40 features in, its 10 classes out, with biases
+    assert result["params"] == (40 + 1) * 1024 + (1024 + 1) * 1024 + (1024 + 1) * 10
+    assert len(result["accuracies"]) == 2
+    assert all(0.0 <= a <= 1.0 for a in result["accuracies"])
+    assert result["accuracy"] == pytest.approx(np.mean(result["accuracies"]))
+    assert result["accuracy"] > 0.15  # one epoch is already above chance (0.1)
+
+
+def test_cli_rejects_an_unknown_dataset_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--workload", "workloads/closnet-1024.yaml", "--dataset", "cifar"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "cifar" in err and "mnist1d" in err
+    # the parser's choices, written out to keep closim.train off the CLI's import path
+    args = build_parser().parse_args(["train", "--workload", "w"])
+    assert args.dataset == "digits" and not args.all_sparse
+    train = next(
+        a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+        if a.dest == "dataset"
+    )  # fmt: skip
+    assert tuple(train.choices) == DATASETS
+
+
+def test_cli_all_sparse_makes_every_layer_the_topology(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["train", "--workload", "workloads/lenet-300-100.yaml", "--epochs", "1", "--folds",
+            "2", "--seeds", "1", "--topology", "{kind: block_diagonal, blocks: 2}",
+            "--all-sparse", "--format", "json", "--workers", "1"]  # fmt: skip
+    assert main(argv) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    # digits: 64 -> 300 -> 100 -> 10, every layer 2 diagonal blocks (dense ends: 35,610)
+    assert result["params"] == 64 * 300 // 2 + 300 * 100 // 2 + 100 * 10 // 2 + 300 + 100 + 10
+
+
+# --- paired differences ---------------------------------------------------------------------
+
+
+def test_paired_difference_matches_scipys_paired_t_interval() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    b = rng.uniform(0.6, 0.9, 10)
+    a = b + rng.normal(0.01, 0.02, 10)
+    for confidence in (0.9, 0.95, 0.99):
+        got = paired_difference(list(a), list(b), confidence)
+        ci = stats.ttest_rel(a, b).confidence_interval(confidence_level=confidence)
+        assert got.n == 10 and got.confidence == confidence
+        assert got.mean_points == pytest.approx(100 * np.mean(a - b), rel=1e-12)
+        assert got.low_points == pytest.approx(100 * ci.low, rel=1e-9)
+        assert got.high_points == pytest.approx(100 * ci.high, rel=1e-9)
+
+
+def test_paired_difference_closed_form_and_edge_cases() -> None:
+    # differences 10, 0, -10 points: mean 0, sd 10, t(0.975, 2 df) = 4.302653 (t tables)
+    got = paired_difference([0.9, 0.8, 0.7], [0.8, 0.8, 0.8])
+    half = 4.302653 * 10 / math.sqrt(3)
+    assert got.mean_points == pytest.approx(0.0, abs=1e-12)
+    assert (got.low_points, got.high_points) == pytest.approx((-half, half), rel=1e-6)
+    same = paired_difference([0.5, 0.75, 1.0], [0.25, 0.5, 0.75])  # every difference 25 points
+    assert (same.mean_points, same.low_points, same.high_points) == (25.0, 25.0, 25.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_difference([0.9], [0.8])
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference([0.9, 0.8], [0.8, 0.7, 0.6])
+    with pytest.raises(ValueError, match="confidence"):
+        paired_difference([0.9, 0.8], [0.8, 0.7], confidence=95)
+
+
+def test_accuracies_pair_by_index_across_topologies() -> None:
+    """Index i is the same (seed, fold) model for every topology: a topology listed twice gets
+    the same accuracies index by index, whatever else trains beside it, and the order is
+    seed-major (seed 0's folds first)."""
+    both = quick(workload(), ["dense", CLOS8, {"kind": "dense"}], epochs=2, seeds=2)
+    assert len(both[0].accuracies) == 4
+    assert both[0].accuracies == both[2].accuracies
+    assert len(set(both[0].accuracies)) > 1  # different runs differ: a shuffle would show
+    (alone,) = quick(workload(), [{"kind": "dense"}], epochs=2, seeds=1)
+    assert alone.accuracies == both[0].accuracies[:2]

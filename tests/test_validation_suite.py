@@ -235,6 +235,10 @@ def test_table_and_json_output(tmp_path: Path, capsys) -> None:
     # the target on the command line wins over suite.yaml's: MAE above 0.01% fails
     assert main(["validate", str(tmp_path), "--quiet", "--target-mae", "0.01"]) == 1
     assert "FAIL" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path), "--quiet", "--format", "markdown"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| mlp0 ")]
+    assert len(rows) == 1 and rows[0].endswith(" | PASS |")
+    assert f"{case['error_pct']:+.1f}%" in rows[0]
 
 
 def test_routing_keeps_claims_files_working(tmp_path: Path, capsys) -> None:

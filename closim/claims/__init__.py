@@ -27,6 +27,13 @@ standard deviations. ``checks: [...]`` lists several checks (all must hold) inst
 ``across: {hw: [...], at_least: N}`` repeats the claim on each accelerator (replacing every run's
 ``hw``) and holds when it holds on at least N of them (default: all).
 
+``controls: [{id, why, runs: {NAME: {...}}}]`` (or ``topologies: {NAME: spec}`` for a training
+claim) lists negative controls: the claim with those runs changed (keys given replace the run's;
+``set`` goes after its own overrides), for which the same checks must fail. Verdicts
+(``closim.claims.records.VERDICTS``): PASS (the checks hold on the DES and on the analytic
+engine, and every control fails them), FAIL (they fail on both engines), INCONCLUSIVE (they
+hold, but a control holds too or is undecided) and UNDECIDED (the engines disagree).
+
 Simulations are cached in the sweep results store (``closim.sweep.store``) under the same key a
 sweep uses (hash of the resolved hw and workload, engine, mode and closim's version), so a second
 ``closim validate`` simulates nothing, and a sweep and a claims file share results.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from closim.claims.records import Check, Claim, ClaimResult, ClaimsFile, number_text
+from closim.claims.records import (
+    Check,
+    Claim,
+    ClaimResult,
+    ClaimsFile,
+    ControlResult,
+    number_text,
+)
 from closim.claims.runner import RunFailed, Runner
 from closim.model.errors import ConfigError
 
@@ -137,6 +145,66 @@ def _evaluate(claim: Claim, runner: Runner) -> ClaimResult:
         return result(None, False, str(err))
 
 
+SECOND_ENGINE = {"des": "analytic", "analytic": "des"}
+"""The engine whose verdict must agree with a run's own (the DES and the analytic engine)."""
+
+
+def _swapped(claim: Claim) -> Claim:
+    """``claim`` with every run on the other engine (``SECOND_ENGINE``)."""
+    runs = {
+        name: dataclasses.replace(run, engine=SECOND_ENGINE.get(run.engine, run.engine))
+        for name, run in claim.runs.items()
+    }
+    return dataclasses.replace(claim, runs=runs)
+
+
+def _engines_label(claim: Claim) -> str:
+    engines = {run.engine for run in claim.runs.values()}
+    return engines.pop() if len(engines) == 1 else "+".join(sorted(engines))
+
+
+def _judged(claim: Claim, runner: Runner) -> ClaimResult:
+    """``claim``'s checks on its runs' engines and on the other engine: PASS or FAIL where the
+    two agree, UNDECIDED where they do not (a training claim has no engine: its outcome)."""
+    first = _evaluate(claim, runner)
+    if claim.training is not None:
+        return first
+    other = _swapped(claim)
+    if _engines_label(other) == _engines_label(claim):  # no second engine for these runs
+        first.engines = {_engines_label(claim): first.verdict}
+        return first
+    second = _evaluate(other, runner)
+    first.engines = {_engines_label(claim): first.verdict, _engines_label(other): second.verdict}
+    if second.verdict != first.verdict:
+        first.verdict = "UNDECIDED"
+        first.detail = (
+            f"engines disagree ({', '.join(f'{e} {v}' for e, v in first.engines.items())}); "
+            f"{first.detail}; {_engines_label(other)}: {second.detail}"
+        )
+    return first
+
+
+def judge_claim(claim: Claim, runner: Runner) -> ClaimResult:
+    """The verdict on ``claim`` (``closim.claims.records.VERDICTS``): its checks on both engines,
+    then its controls, each of which must fail the same checks."""
+    result = _judged(claim, runner)
+    for control in claim.controls:
+        outcome = _judged(control.claim, runner)
+        result.controls.append(
+            ControlResult(
+                control.id, control.why, outcome.verdict, outcome.measured, outcome.detail
+            )
+        )
+    holding = [c.id for c in result.controls if c.verdict != "FAIL"]
+    if result.verdict == "PASS" and holding:
+        result.verdict = "INCONCLUSIVE"
+        result.detail = (
+            f"does not discriminate: the check also holds (or is undecided) on control "
+            f"{', '.join(holding)}; {result.detail}"
+        )
+    return result
+
+
 def evaluate_claims(
     claims: ClaimsFile,
     *,
@@ -156,7 +224,7 @@ def evaluate_claims(
         if on_progress is not None:
             on_progress(0, total, 0)
         for claim in claims.claims:
-            results.append(_evaluate(claim, runner))
+            results.append(judge_claim(claim, runner))
             if on_progress is not None:
                 failed = sum(r.verdict != "PASS" for r in results)
                 on_progress(len(results), total, failed)

@@ -4,13 +4,15 @@ value fails ``load_claims`` with its key path rather than the evaluation."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from closim.claims.records import Check, Claim, ClaimsFile, Run, Training
+from closim.claims.records import Check, Claim, ClaimsFile, Control, Run, Training
 from closim.claims.schema import (
     AcrossConfig,
     CheckFields,
     ClaimsConfig,
+    ControlConfig,
     RunConfig,
     TrainingConfig,
 )
@@ -65,11 +67,41 @@ def _load_across(
     )
 
 
-def _check_loads(claim: Claim, source: str, index: int) -> None:
+def _load_control(
+    control: ControlConfig, claim: Claim, composed: Composed, prefix: tuple[str, ...], source: str
+) -> Control:
+    """The claim with the control's runs (keys given replace the run's, ``set`` goes after the
+    run's own overrides) or training topologies in place."""
+    runs = dict(claim.runs)
+    for name, change in control.runs.items():
+        base, at = runs[name], (*prefix, "runs", name)
+        sets = run_overrides(change.set, source, ".".join((*at, "set")))
+        runs[name] = Run(
+            name,
+            config_file(change.hw, "hw", composed, (*at, "hw"), source) if change.hw else base.hw,
+            config_file(change.workload, "workload", composed, (*at, "workload"), source)
+            if change.workload
+            else base.workload,
+            change.mode or base.mode,
+            change.engine or base.engine,
+            {**base.hw_set, **sets["hw"]},
+            {**base.workload_set, **sets["workload"]},
+        )
+    training = claim.training
+    if training is not None:
+        topologies = {**training.topologies, **control.topologies}
+        training = dataclasses.replace(training, topologies=topologies)
+    changed = dataclasses.replace(
+        claim, id=f"{claim.id}/{control.id}", runs=runs, training=training, controls=()
+    )
+    return Control(control.id, control.why, changed)
+
+
+def _check_loads(claim: Claim, source: str, prefix: str, *, control: bool = False) -> None:
     """Loads every config a claim's runs name with their overrides, so that a bad value fails
-    ``load_claims`` (with its key path) rather than the evaluation."""
+    ``load_claims`` (with its key path, under ``prefix``) rather than the evaluation."""
     for run in claim.runs.values():
-        key = f"claims.{index}.runs.{run.name}.set"
+        key = f"{prefix}.runs.{run.name}.set"
         hws = [path for _, path in claim.across_hw] or [run.hw]
         try:
             for hw in hws:
@@ -84,7 +116,7 @@ def _check_loads(claim: Claim, source: str, index: int) -> None:
         try:
             workload = load_workload(t.workload, t.workload_set or None)
         except ConfigError as err:
-            raise relocated(err, source, f"claims.{index}.training.set") from None
+            raise relocated(err, source, f"{prefix}.training.set") from None
         for name, spec in t.topologies.items():
             try:
                 # digits: 64 inputs, 10 classes
@@ -93,7 +125,7 @@ def _check_loads(claim: Claim, source: str, index: int) -> None:
                 raise ConfigError(
                     err.message,
                     source=source,
-                    key_path=f"claims.{index}.training.topologies.{name}",
+                    key_path=f"{prefix}{'' if control else '.training'}.topologies.{name}",
                 ) from None
 
 
@@ -160,8 +192,14 @@ def load_claims(path: str | Path) -> ClaimsFile:
             across_hw=across,
             at_least=at_least,
         )
-        _check_loads(claim, source, i)
-        claims.append(claim)
+        _check_loads(claim, source, f"claims.{i}")
+        controls = []
+        for j, control in enumerate(c.controls):
+            at = (*prefix, "controls", str(j))
+            loaded_control = _load_control(control, claim, composed, at, source)
+            _check_loads(loaded_control.claim, source, ".".join(at), control=True)
+            controls.append(loaded_control)
+        claims.append(dataclasses.replace(claim, controls=tuple(controls)))
     db = Path(composed.origin(("db",))).parent / model.db if model.db else None
     p = Path(path)
     return ClaimsFile(

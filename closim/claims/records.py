@@ -112,6 +112,17 @@ class Claim:
     checks: tuple[Check, ...]
     across_hw: tuple[tuple[str, Path], ...] = ()
     at_least: int = 0
+    controls: tuple[Control, ...] = ()
+
+
+@dataclass(frozen=True)
+class Control:
+    """A negative control of a claim: ``claim`` is the claim with the control's runs (or
+    training topologies) in place, judged by the same checks, which must fail on it."""
+
+    id: str
+    why: str
+    claim: Claim
 
 
 @dataclass(frozen=True)
@@ -126,18 +137,48 @@ class ClaimsFile:
     claims: tuple[Claim, ...]
 
 
+VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "UNDECIDED")
+"""PASS: the checks hold on both engines and every control fails them; FAIL: the checks fail
+on both engines; INCONCLUSIVE: they hold, but a control holds too (or its engines disagree), so
+the check does not tell the claim from its control; UNDECIDED: the engines disagree on the side
+of a threshold."""
+
+
+@dataclass
+class ControlResult:
+    """A control's outcome: ``verdict`` FAIL is what a control must give (the check can fail);
+    PASS or UNDECIDED make its claim INCONCLUSIVE."""
+
+    id: str
+    why: str
+    verdict: str
+    measured: float | None
+    detail: str
+
+
 @dataclass
 class ClaimResult:
     """The verdict on one claim: what was expected, what closim measured (None when it could not
-    be measured) and ``detail`` (the runs' values behind a ratio, or why it failed)."""
+    be measured) and ``detail`` (the runs' values behind a ratio, or why it failed).
+    ``engines``: the checks' outcome (PASS or FAIL) per engine, empty for a training claim;
+    ``controls``: each control's outcome."""
 
     id: str
     text: str
     source: str
     expected: str
     measured: float | None
-    verdict: str  # "PASS" | "FAIL"
+    verdict: str  # one of VERDICTS
     detail: str
+    engines: dict[str, str] = field(default_factory=dict)
+    controls: list[ControlResult] = field(default_factory=list)
+
+    @property
+    def discriminates(self) -> bool | None:
+        """Whether every control fails the checks (None: the claim has no control)."""
+        if not self.controls:
+            return None
+        return all(c.verdict == "FAIL" for c in self.controls)
 
 
 def number_text(value: float) -> str:

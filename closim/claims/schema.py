@@ -74,6 +74,44 @@ class TrainingConfig(Schema):
     set: list[Text] | dict[str, Any] = Field(default_factory=list)
 
 
+def _optional_engine(engine: str | None) -> str | None:
+    """``engine`` if None or a registered engine's name (see ``known_engine``)."""
+    return None if engine is None else known_engine(engine)
+
+
+class ControlRunConfig(Schema):
+    """A run of a control: the keys given replace the claim's run's; ``set`` is applied after
+    the claim's run's own overrides."""
+
+    hw: Text | None = None
+    workload: Text | None = None
+    mode: Literal["inference", "training"] | None = None
+    engine: Text | None = None
+    set: list[Text] | dict[str, Any] = Field(default_factory=list)
+
+    _known_engine = field_validator("engine")(_optional_engine)
+
+
+class ControlConfig(Schema):
+    """A negative control: the claim with some of its runs (or training topologies) changed,
+    for which the same checks must fail; a claim whose control holds does not discriminate."""
+
+    id: RunName
+    why: Text = Field(description="what the control changes, and why the check must fail on it")
+    runs: dict[RunName, ControlRunConfig] = Field(default_factory=dict)
+    topologies: dict[RunName, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ControlConfig:
+        if bool(self.runs) == bool(self.topologies):
+            raise ConfigError(
+                "a control changes runs (of a simulation claim) or topologies (of a training "
+                f"claim), exactly one of the two (got {'both' if self.runs else 'neither'})",
+                key_path="runs",
+            )
+        return self
+
+
 class CheckFields(Schema):
     """What is measured (metric of a value, ratio or difference of runs) and its bounds."""
 
@@ -126,6 +164,7 @@ class ClaimConfig(CheckFields):
     training: TrainingConfig | None = None
     across: AcrossConfig | None = None
     checks: list[CheckConfig] = Field(default_factory=list)
+    controls: list[ControlConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> ClaimConfig:
@@ -167,6 +206,7 @@ class ClaimConfig(CheckFields):
                 _validate_check(check, names, training=self.training is not None)
             except ConfigError as err:
                 raise err.located(prefix=prefix) from None
+        _validate_controls(self.controls, names, training=self.training is not None)
         return self
 
 
@@ -187,6 +227,36 @@ class ClaimsConfig(Schema):
                 )
             seen.add(claim.id)
         return self
+
+
+def _validate_controls(controls: list[ControlConfig], names: list[str], *, training: bool) -> None:
+    """Each control changes runs (or topologies) the claim has, and ids are unique."""
+    seen: set[str] = set()
+    for i, control in enumerate(controls):
+        if control.id in seen:
+            raise ConfigError(
+                f"control ids must be unique (got {control.id!r} twice)",
+                key_path=f"controls.{i}.id",
+            )
+        seen.add(control.id)
+        key, changed = ("topologies", control.topologies) if training else ("runs", control.runs)
+        other = "runs" if training else "topologies"
+        if getattr(control, other):
+            kind = "a training claim changes topologies" if training else (
+                "a simulation claim changes runs")  # fmt: skip
+            raise ConfigError(
+                f"the control of {kind}, not {other} (got {other})",
+                key_path=f"controls.{i}.{other}",
+            )
+        for name in changed:
+            if name not in names:
+                near = did_you_mean(name, names)
+                hint = f"did you mean {near!r}? " if near else ""
+                raise ConfigError(
+                    f"names no entry of the claim's {key}; {hint}known: {', '.join(names)} "
+                    f"(got {name!r})",
+                    key_path=f"controls.{i}.{key}.{name}",
+                )
 
 
 def _validate_check(check: CheckFields, names: list[str], *, training: bool) -> None:

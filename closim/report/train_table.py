@@ -11,8 +11,11 @@ from closim.train import TrainResult
 
 
 def train_dict(results: list[TrainResult]) -> dict[str, Any]:
-    """The JSON object of ``closim train --format json``; accuracy as a fraction (0..1)."""
+    """The JSON object of ``closim train --format json``: the data set and one entry per topology;
+    accuracies as fractions (0..1), ``accuracies`` one per (fold, seed) run, paired by index
+    across the topologies (``closim.train.paired_difference``)."""
     return {
+        "dataset": _dataset(results),
         "results": [
             {
                 "topology": r.topology,
@@ -20,9 +23,10 @@ def train_dict(results: list[TrainResult]) -> dict[str, Any]:
                 "accuracy": r.accuracy,
                 "accuracy_std": r.accuracy_std,
                 "seconds_per_epoch": r.seconds_per_epoch,
+                "accuracies": list(r.accuracies),
             }
             for r in results
-        ]
+        ],
     }
 
 
@@ -33,7 +37,9 @@ def render_train(results: list[TrainResult], fmt: str) -> str:
     if fmt != "table":
         raise ValueError(f"unknown format {fmt!r}, expected table or json")
     runs = len(results[0].accuracies) if results else 0
-    table = Table(title=f"test accuracy on digits, mean ± std over {runs} (fold, seed) runs")
+    table = Table(
+        title=f"test accuracy on {_dataset(results)}, mean ± std over {runs} (fold, seed) runs"
+    )
     table.add_column("hidden topology")
     table.add_column("params", justify="right")
     dense = next((r.params for r in results if r.topology == "dense"), None)
@@ -54,3 +60,9 @@ def render_train(results: list[TrainResult], fmt: str) -> str:
         ]
         table.add_row(*cells)
     return table_text(table)
+
+
+def _dataset(results: list[TrainResult]) -> str:
+    """The data set of ``results`` (all of one ``train_topologies`` call): digits when empty."""
+    names = sorted({r.dataset for r in results}) or ["digits"]
+    return ", ".join(names)

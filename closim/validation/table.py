@@ -82,12 +82,29 @@ def _summary(result: SuiteResult) -> str:
     return line
 
 
+def _markdown(result: SuiteResult) -> str:
+    lines = [
+        "| case | chip | quantity | published | closim | error | tol. | verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in result.results:
+        c = r.case
+        cells = (c.id, c.chip, LABELS[c.quantity], _number(c.quantity, c.published),
+                 _number(c.quantity, r.closim), f"{r.error_pct:+.1f}%", f"{c.tolerance_pct:g}%",
+                 r.verdict)  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + _summary(result).replace("\n", "\n\n") + "\n"
+
+
 def render_suite(result: SuiteResult, fmt: str) -> str:
-    """``fmt`` "table" (rich text and the summary) or "json" (see ``suite_dict``)."""
+    """``fmt`` "table" (rich text and the summary), "json" (see ``suite_dict``) or "markdown"
+    (a GitHub table and the summary)."""
     if fmt == "json":
         return to_json(suite_dict(result))
+    if fmt == "markdown":
+        return _markdown(result)
     if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}, expected table or json")
+        raise ValueError(f"unknown format {fmt!r}, expected table, json or markdown")
     from rich.table import Table  # lazy: rich costs ~0.1 s to import
 
     table = Table(title=f"validation: {result.suite.source}")

@@ -1,0 +1,93 @@
+"""The bundled claims files' verdicts, pinned: every claim and every control, evaluated on both
+engines as ``closim validate`` does, and the README's generated claims tables checked against
+them (``tools/readme_claims.py`` writes those tables)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from closim.claims import ClaimResult, evaluate_claims, load_claims
+from closim.claims.table import render_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# claim id -> (verdict, {control id: verdict}); a control must FAIL for its claim to PASS
+PINNED: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+    "claims/closnets.yaml": {
+        "a-size": ("PASS", {"doubled-middle": "FAIL"}),
+        "b-no-indices": ("PASS", {"pruned-as-clos": "FAIL"}),
+        "c-speed-energy-batchless": (
+            "PASS",
+            {"dense-sized-clos": "FAIL", "dense-as-clos": "FAIL"},
+        ),
+        "c-speed-energy-alexnet": ("PASS", {"dense-sized-clos": "FAIL", "dense-as-clos": "FAIL"}),
+        # digits cannot tell a Clos layer from one that mixes nothing (docs: README, claims)
+        "d-accuracy": ("INCONCLUSIVE", {"disconnected": "PASS", "rank-4-bottleneck": "FAIL"}),
+    },
+    "claims/monarch.yaml": {
+        "monarch-ffn-2x": ("PASS", {"dense-as-monarch": "FAIL"}),
+        "monarch-end-to-end-2x": ("FAIL", {"dense-as-monarch": "FAIL"}),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[ClaimResult]]:
+    db = tmp_path_factory.mktemp("claims") / "claims.sqlite"
+    return {
+        name: evaluate_claims(load_claims(ROOT / name), db=db, train_workers=2) for name in PINNED
+    }
+
+
+def test_every_bundled_claims_file_is_pinned() -> None:
+    assert sorted(PINNED) == sorted(f"claims/{p.name}" for p in (ROOT / "claims").glob("*.yaml"))
+    for name, pinned in PINNED.items():
+        claims = load_claims(ROOT / name).claims
+        assert [c.id for c in claims] == list(pinned)
+        for claim in claims:  # every bundled claim can be shown to discriminate
+            assert [c.id for c in claim.controls] == list(pinned[claim.id][1]), claim.id
+
+
+def test_bundled_verdicts_are_pinned(evaluated: dict[str, list[ClaimResult]]) -> None:
+    for name, results in evaluated.items():
+        got = {r.id: (r.verdict, {c.id: c.verdict for c in r.controls}) for r in results}
+        assert got == PINNED[name], name
+        for r in results:
+            if r.engines:  # simulation claims: both engines gave the same outcome
+                assert set(r.engines) == {"des", "analytic"}
+                assert len(set(r.engines.values())) == 1, (r.id, r.engines)
+
+
+def _rows(markdown: str) -> dict[str, list[str]]:
+    """claim id -> cells of its row in a Markdown claims table."""
+    rows = {}
+    for line in markdown.splitlines():
+        found = re.match(r"\| \*\*([\w.@-]+)\*\*", line)
+        if found:
+            rows[found.group(1)] = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+    return rows
+
+
+def test_the_readme_shows_the_verdicts_closim_computes(
+    evaluated: dict[str, list[ClaimResult]],
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, results in evaluated.items():
+        marker = f"<!-- closim validate {name} --format markdown -->\n"
+        assert marker in readme, f"README.md has no generated table for {name}"
+        block = readme.split(marker, 1)[1].split("<!-- end -->", 1)[0]
+        written, computed = _rows(block), _rows(render_claims(results, "markdown"))
+        assert list(written) == list(computed)
+        training = {r.id for r in results if not r.engines}
+        for claim_id, cells in computed.items():
+            if claim_id in training:
+                # trained accuracies may differ in the last digits between BLAS builds: the
+                # claim, expectation, verdict and controls must match
+                assert [written[claim_id][i] for i in (0, 1, 3, 4)] == [
+                    cells[i] for i in (0, 1, 3, 4)
+                ], claim_id
+            else:  # simulations are exact: the whole row
+                assert written[claim_id] == cells, claim_id

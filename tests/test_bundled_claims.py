@@ -26,6 +26,8 @@ PINNED: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
         "c-speed-energy-alexnet": ("PASS", {"dense-sized-clos": "FAIL", "dense-as-clos": "FAIL"}),
         # digits cannot tell a Clos layer from one that mixes nothing (docs: README, claims)
         "d-accuracy": ("INCONCLUSIVE", {"disconnected": "PASS", "rank-4-bottleneck": "FAIL"}),
+        # on MNIST-1D the Clos MLP loses about 4 points: the claim is not supported there
+        "d-accuracy-mnist1d": ("FAIL", {"disconnected": "FAIL", "rank-4-bottleneck": "FAIL"}),
     },
     "claims/monarch.yaml": {
         "monarch-ffn-2x": ("PASS", {"dense-as-monarch": "FAIL"}),

@@ -224,7 +224,19 @@ def test_engines_that_disagree_on_the_side_of_a_threshold_leave_the_claim_undeci
     assert (agree.verdict, agree.engines) == ("PASS", {"des": "PASS", "analytic": "PASS"})
 
 
-def test_a_training_control_replaces_topologies(folder: Path) -> None:
+def test_a_training_control_replaces_topologies(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import closim.train
+
+    trained: list[object] = []
+    real = closim.train.train_topologies
+
+    def counting(workload: Any, specs: list[object], **kw: Any) -> Any:
+        trained.extend(specs)
+        return real(workload, specs, **kw)
+
+    monkeypatch.setattr(closim.train, "train_topologies", counting)
     training = {
         "workload": "wl-train.yaml",
         "topologies": {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"},
@@ -245,6 +257,8 @@ def test_a_training_control_replaces_topologies(folder: Path) -> None:
     )  # fmt: skip
     # within 100 points always holds: the control holds too, so the check cannot discriminate
     assert result.verdict == "INCONCLUSIVE" and result.engines == {}
+    # the control trains only what it replaces: dense is trained once, for the claim
+    assert trained == [{"kind": "clos", "r": 8, "m": 8}, "dense", disconnected]
     assert result.controls[0].measured == pytest.approx(100 * (block.accuracy - dense.accuracy))
 
 
@@ -356,6 +370,42 @@ def test_training_claim_matches_training_directly(folder: Path) -> None:
     assert results[2].measured == pytest.approx(100 * dense.accuracy)
 
 
+def test_a_paired_interval_must_lie_within_the_bound(folder: Path) -> None:
+    from closim.claims.loader import DATASET_SHAPES
+    from closim.train.data import load_data
+    from closim.train.paired import paired_difference
+
+    for name, (features, classes) in DATASET_SHAPES.items():
+        x, y = load_data(name)
+        assert (x.shape[1], len(set(y.tolist()))) == (features, classes)
+    clos_spec = {"kind": "clos", "r": 8, "m": 8}
+    training = {"workload": "wl-train.yaml", "topologies": {"clos": clos_spec, "dense": "dense"},
+                "epochs": 2, "folds": 2, "seeds": 2}  # fmt: skip
+    clos, dense = train_topologies(
+        load_workload(folder / "wl-train.yaml"), [clos_spec, "dense"], epochs=2, folds=2, seeds=2
+    )
+    # the interval of the per-(fold, seed) differences, computed here with SciPy directly
+    from scipy import stats
+
+    diffs = [100 * (a - b) for a, b in zip(clos.accuracies, dense.accuracies, strict=True)]
+    low, high = stats.ttest_rel(
+        [100 * a for a in clos.accuracies], [100 * b for b in dense.accuracies]
+    ).confidence_interval(0.95)
+    edge = float(max(abs(low), abs(high)))
+    assert paired_difference(clos.accuracies, dense.accuracies).low_points == pytest.approx(low)
+    base = {"text": "t", "source": "s", "training": training, "metric": "accuracy",
+            "difference": ["clos", "dense"], "confidence": 0.95}  # fmt: skip
+    inside, outside = run(
+        folder,
+        [{**base, "id": "inside", "within": edge * 1.001},
+         {**base, "id": "outside", "within": edge * 0.999}],
+    )  # fmt: skip
+    assert (inside.verdict, outside.verdict) == ("PASS", "FAIL")
+    assert inside.measured == pytest.approx(sum(diffs) / len(diffs))
+    assert f"[{low:+.2f}, {high:+.2f}] (paired t, n=4)" in inside.detail
+    assert "95% interval" in inside.expected
+
+
 def bad(folder: Path, claims: list[dict[str, Any]]) -> ConfigError:
     with pytest.raises(ConfigError) as err:
         load_claims(write_claims(folder, claims))
@@ -396,6 +446,8 @@ def bad(folder: Path, claims: list[dict[str, Any]]) -> ConfigError:
          "claims.0.controls.0.runs.clso", "did you mean 'clos'"),
         ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
           "controls": [{"id": "x", "why": "w"}]}, "claims.0.controls.0.runs", "exactly one"),
+        ({"metric": "cycles", "ratio": ["clos", "dense"], "within": 1, "confidence": 0.95},
+         "claims.0.confidence", "needs training"),
         ({"metric": "cycles", "ratio": ["clos", "dense"], "at_most": 1,
           "controls": [{"id": "x", "why": "w", "topologies": {"clos": "dense"}}]},
          "claims.0.controls.0.topologies", "changes runs"),

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from closim.topology import build_layer
+from closim.topology import build_layer, plan_layer
 
 
 def topology(*args: str) -> subprocess.CompletedProcess:
@@ -43,12 +43,32 @@ def test_unstructured_summary_counts_its_indices_and_paths():
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)["topology"]
     assert data["params"] == 3 * 8**3  # the same non-zero count as the clos layer
-    assert data["index_bytes"] >= 4 * data["params"]
+    # stored CSR (the default format): 64 columns fit uint16 column indices (2 bytes each), plus
+    # 65 int32 row pointers; the executed SciPy arrays are int32 but are not what is stored
+    assert data["index_bytes"] == 2 * data["params"] + 65 * 4
     layer = build_layer({"kind": "unstructured", "like": {"kind": "clos", "r": 8, "m": 8},
                          "seed": 3}, 64, 64)  # fmt: skip
     counts = (layer.dense() != 0).astype(int)
     assert (data["paths_min"], data["paths_max"]) == (counts.min(), counts.max())
     assert np.count_nonzero(layer.dense()) == data["params"]
+
+
+def test_unstructured_summary_follows_the_index_format():
+    base = "kind: unstructured, like: {kind: clos, r: 8, m: 8}, seed: 3"
+    sizes = {}
+    for fmt in ("relative", "bitmask"):
+        proc = topology("--in", "64", "--spec", f"{{{base}, format: {fmt}}}", "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)["topology"]
+        assert data["params"] == 3 * 8**3 and data["spec"]["format"] == fmt
+        sizes[fmt] = data["index_bytes"]
+    assert sizes["bitmask"] == 64 * 64 // 8 + 65 * 4  # one bit per position, 65 row pointers
+    # 4 bits per entry, padding included (at least the 1,536 non-zeros), plus the row pointers
+    assert sizes["relative"] >= 1536 * 4 // 8 + 65 * 4
+    spec = {"kind": "unstructured", "like": {"kind": "clos", "r": 8, "m": 8}, "seed": 3}
+    assert sizes["relative"] == plan_layer({**spec, "format": "relative"}, 64, 64).index_bytes
+    bad = topology("--in", "64", "--spec", f"{{{base}, format: coo}}")
+    assert bad.returncode == 2 and "format must be one of: csr, relative, bitmask" in bad.stderr
 
 
 def test_table_output_and_errors():

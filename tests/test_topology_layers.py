@@ -16,6 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closim.topology import Layer, Stage, build_layer, plan_layer
+from closim.topology.unstructured import (
+    FORMATS,
+    PADDING_VALUE_BYTES,
+    layer_index_storage,
+    padding_entries,
+)
 
 # (spec, in_features, out_features): every kind, square and rectangular
 CASES = [
@@ -36,6 +42,8 @@ CASES = [
     ({"kind": "unstructured", "density": 0.3}, 8, 6),
     ({"kind": "unstructured", "nnz": 17}, 5, 9),
     ({"kind": "unstructured", "like": {"kind": "clos", "r": 2, "m": 2}}, 8, 8),
+    ({"kind": "unstructured", "density": 0.3, "format": "relative"}, 8, 6),
+    ({"kind": "unstructured", "density": 0.3, "format": "bitmask"}, 6, 8),
     (
         {
             "kind": "custom",
@@ -269,8 +277,182 @@ def test_index_bytes() -> None:
     layer = build_layer({"kind": "unstructured", "density": 0.25}, 40, 30)
     stage = layer.stages[0]
     assert layer.num_params == 300 == stage.weights.size == stage.indices.size
-    stored = stage.indices.nbytes + stage.indptr.nbytes
-    assert layer.index_bytes == stored == (300 + 41) * 4 >= layer.num_params * 4
+    # Stored CSR (the default format): 30 columns fit uint16, so 2 bytes per column index, and
+    # 41 int32 row pointers. The executed SciPy arrays stay int32 (4 bytes each), so they are no
+    # longer the stored count: indices.nbytes is twice what the stored uint16 indices take.
+    assert stage.indices.dtype == np.int32 and stage.indptr.dtype == np.int32
+    assert stage.indices.max() < 2**16
+    stored = stage.indices.size * np.dtype(np.uint16).itemsize + stage.indptr.nbytes
+    assert layer.index_bytes == stored == 300 * 2 + 41 * 4 >= layer.num_params * 2
+
+
+# --------------------------------------------- unstructured index formats against brute force
+
+
+def rows_of(layer: Layer) -> list[np.ndarray]:
+    """The column indices of every row, read from the built CSR arrays."""
+    stage = layer.stages[0]
+    ptr = stage.indptr
+    return [stage.indices[ptr[i] : ptr[i + 1]] for i in range(stage.block_in)]
+
+
+def eie_encode(row_mask: np.ndarray) -> list[tuple[bool, int]]:
+    """EIE's relative encoding of one row, literally: (is_real_entry, zeros_before) per entry.
+
+    Walk the dense row; a run reaching 16 zeros is cut by a padding entry (a stored zero with
+    index 15) taking the 16th zero's position; padding after the row's last non-zero is dropped.
+    """
+    out: list[tuple[bool, int]] = []
+    zeros = 0
+    for nonzero in row_mask:
+        if nonzero:
+            out.append((True, zeros))
+            zeros = 0
+        elif zeros == 15:
+            out.append((False, 15))
+            zeros = 0
+        else:
+            zeros += 1
+    while out and not out[-1][0]:
+        out.pop()
+    return out
+
+
+def eie_decode(entries: list[tuple[bool, int]]) -> list[int]:
+    """Positions of the real entries of an encoded row (the check that the encoding is right)."""
+    pos, real = -1, []
+    for is_real, zeros in entries:
+        assert 0 <= zeros <= 15
+        pos += zeros + 1
+        if is_real:
+            real.append(pos)
+    return real
+
+
+def test_eie_encoder_reproduces_the_papers_example() -> None:
+    """Han et al., ISCA 2016: [0,0,1,2, 18 zeros, 3] -> v = [1, 2, 0, 3], z = [2, 0, 15, 2]."""
+    row = np.array([0, 0, 1, 2] + [0] * 18 + [3]) != 0
+    encoded = eie_encode(row)
+    assert [z for _, z in encoded] == [2, 0, 15, 2]
+    assert [real for real, _ in encoded] == [True, True, False, True]
+    assert eie_decode(encoded) == [2, 3, 22]
+    assert padding_entries(np.flatnonzero(row), row.size) == 1
+
+
+@pytest.mark.parametrize(("gap", "padding"), [(0, 0), (15, 0), (16, 1), (17, 1), (31, 1), (32, 2)])
+def test_relative_padding_at_the_run_boundaries(gap: int, padding: int) -> None:
+    # one row: a non-zero after `gap` zeros, then (gap) zeros more at the end, which cost nothing
+    flat = np.array([gap])
+    row = np.zeros(2 * gap + 1, dtype=bool)
+    row[gap] = True
+    assert padding_entries(flat, row.size) == padding
+    assert sum(not real for real, _ in eie_encode(row)) == padding
+    # the same run between two non-zeros of a row, and again in the next row (from column 0)
+    cols = gap + 2
+    flat = np.array([0, gap + 1, cols + gap])
+    assert padding_entries(flat, cols) == 2 * padding
+
+
+# (spec without format, in, out): densities from very sparse (long runs, several paddings per gap)
+# to dense, square and rectangular, with empty rows
+FORMAT_CASES = [
+    ({"density": 0.3, "seed": 1}, 8, 6),
+    ({"density": 0.02, "seed": 2}, 30, 200),
+    ({"density": 0.005, "seed": 3}, 40, 700),
+    ({"nnz": 3, "seed": 4}, 12, 100),
+    ({"like": {"kind": "clos", "r": 8, "m": 8}, "seed": 5}, 64, 64),
+    ({"density": 1.0}, 5, 9),
+]
+
+
+@pytest.mark.parametrize(("count", "n_in", "n_out"), FORMAT_CASES)
+def test_index_bytes_of_every_format_match_a_brute_force_count(
+    count: dict, n_in: int, n_out: int
+) -> None:
+    base = {"kind": "unstructured", **count}
+    layers = {f: build_layer({**base, "format": f}, n_in, n_out) for f in FORMATS}
+    rows = rows_of(layers["csr"])
+    nnz = sum(r.size for r in rows)
+    assert all(layer.num_params == nnz for layer in layers.values())
+    mask = np.zeros((n_in, n_out), dtype=bool)
+    for i, cols in enumerate(rows):
+        mask[i, cols] = True
+    assert np.array_equal(mask, layers["csr"].dense() != 0)
+    pointers = (n_in + 1) * 4  # int32 row pointers: every case has far fewer than 2**31 entries
+
+    # csr: the narrowest unsigned integer holding the largest possible column index
+    col_bytes = next(w for w in (2, 4, 8) if n_out - 1 < 2 ** (8 * w))
+    assert layers["csr"].index_bytes == nnz * col_bytes + pointers
+
+    # relative: encode every row of the actual mask, entry by entry, and decode it back
+    padding = 0
+    for i, cols in enumerate(rows):
+        encoded = eie_encode(mask[i])
+        assert eie_decode(encoded) == cols.tolist()
+        padding += sum(not real for real, _ in encoded)
+    entries = nnz + padding
+    expected = -(-entries * 4 // 8) + pointers + padding * PADDING_VALUE_BYTES
+    assert layers["relative"].index_bytes == expected
+    assert layer_index_storage(layers["relative"].plan).padding == padding
+
+    # bitmask: the packed mask itself, plus the row pointers
+    assert np.packbits(mask.ravel()).nbytes == -(-n_in * n_out // 8)
+    assert layers["bitmask"].index_bytes == np.packbits(mask.ravel()).nbytes + pointers
+
+
+def test_relative_padding_follows_the_mask_seed() -> None:
+    """The padding is counted from the seeded mask: another seed gives another count."""
+    spec = {"kind": "unstructured", "density": 0.02, "format": "relative"}
+    counts = {
+        seed: layer_index_storage(plan_layer({**spec, "seed": seed}, 64, 400)).padding
+        for seed in range(4)
+    }
+    assert len(set(counts.values())) > 1, counts
+
+
+@pytest.mark.parametrize(("n_out", "col_bytes"), [(65_536, 2), (65_537, 4)])
+def test_csr_column_index_width_boundary(n_out: int, col_bytes: int) -> None:
+    # uint16 holds column indices 0..65,535: enough for 65,536 columns, not for 65,537 (plan only)
+    plan = plan_layer({"kind": "unstructured", "nnz": 10}, 3, n_out)
+    assert plan.index_bytes == 10 * col_bytes + 4 * 4
+
+
+@pytest.mark.parametrize(("nnz", "ptr_bytes"), [(2**31 - 1, 4), (2**31, 8)])
+def test_row_pointer_width_boundary(nnz: int, ptr_bytes: int) -> None:
+    # a row pointer holds a count up to nnz: int32 up to 2**31 - 1 (plan only, nothing built)
+    rows = cols = 2**16
+    csr = plan_layer({"kind": "unstructured", "nnz": nnz}, rows, cols)
+    assert csr.index_bytes == nnz * 2 + (rows + 1) * ptr_bytes
+    bitmask = plan_layer({"kind": "unstructured", "nnz": nnz, "format": "bitmask"}, rows, cols)
+    assert bitmask.index_bytes == rows * cols // 8 + (rows + 1) * ptr_bytes
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(5, 9), (8, 8), (1, 1), (3, 7), (1000, 1000)])
+def test_bitmask_closed_form(n_in: int, n_out: int) -> None:
+    # one bit per dense position, whatever the count, rounded up to whole bytes; 4-byte pointers
+    for count in ({"nnz": 1}, {"density": 1.0}):
+        plan = plan_layer({"kind": "unstructured", "format": "bitmask", **count}, n_in, n_out)
+        bits = n_in * n_out
+        assert plan.index_bytes == (bits + 7) // 8 + (n_in + 1) * 4
+
+
+def test_layer_math_is_the_same_for_every_format() -> None:
+    spec = {"kind": "unstructured", "density": 0.1, "seed": 3}
+    x = np.random.default_rng(0).standard_normal((5, 50))
+    g = np.random.default_rng(1).standard_normal((5, 40))
+    results = []
+    for fmt in FORMATS:
+        layer = build_layer({**spec, "format": fmt}, 50, 40, seed=9)
+        stage = layer.stages[0]
+        y = layer.forward(x).copy()
+        dx = layer.backward(g).copy()
+        results.append((y, dx, layer.dense(), stage.weights, stage.indices, stage.indptr))
+        assert layer.plan.macs(5) == 5 * 200 and stage.indices.dtype == np.int32
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    sizes = {f: plan_layer({**spec, "format": f}, 50, 40).index_bytes for f in FORMATS}
+    assert len(set(sizes.values())) == 3, sizes  # only the stored byte count differs
 
 
 def test_unstructured_like_copies_the_nonzero_count() -> None:
@@ -486,7 +668,8 @@ def valid_layers(draw: st.DrawFn) -> tuple[object, int, int]:
                 st.builds(lambda n: {"nnz": n}, st.integers(1, n_in * n_out)),
             )
         )
-        return {"kind": "unstructured", "seed": draw(st.integers(0, 5)), **count}, n_in, n_out
+        seed, fmt = draw(st.integers(0, 5)), draw(st.sampled_from(FORMATS))
+        return {"kind": "unstructured", "seed": seed, "format": fmt, **count}, n_in, n_out
     # custom: a chain of 1 to 3 stages, each taking what the previous one gives
     blocks, block_in = draw(small), draw(small)
     n_in = width = blocks * block_in

@@ -56,6 +56,14 @@ BAD_SPECS = [
         "32",
     ),
     ({"kind": "unstructured", "density": 0.5, "seed": -1}, 8, 8, "topology.seed", "(got -1)"),
+    (
+        {"kind": "unstructured", "density": 0.5, "format": "coo"},
+        8,
+        8,
+        "topology.format",
+        "format must be one of: csr, relative, bitmask (got 'coo')",
+    ),
+    ({"kind": "unstructured", "nnz": 3, "format": 4}, 8, 8, "topology.format", "(got 4)"),
     ({"kind": "custom"}, 8, 8, "topology.stages", "stages must be a non-empty list"),
     ({"kind": "custom", "stages": []}, 8, 8, "topology.stages", "non-empty"),
     ({"kind": "custom", "stages": [3]}, 8, 8, "topology.stages.0", "stages.0 must be a mapping"),
@@ -191,6 +199,19 @@ def test_bad_dtype_is_a_config_error() -> None:
             16,
             {"kind": "unstructured", "like": {"kind": "clos", "r": 4, "m": 4}, "seed": 0},
         ),
+        # format: the default csr is left out of the normalized spec (as init is), others kept
+        (
+            {"kind": "unstructured", "nnz": 3, "format": "csr"},
+            4,
+            4,
+            {"kind": "unstructured", "nnz": 3, "seed": 0},
+        ),
+        (
+            {"kind": "unstructured", "nnz": 3, "format": "relative", "seed": 2},
+            4,
+            4,
+            {"kind": "unstructured", "nnz": 3, "seed": 2, "format": "relative"},
+        ),
         (
             {"kind": "unstructured", "density": 1, "init": "ones"},
             4,
@@ -236,4 +257,5 @@ def test_plan_reports_stage_shapes() -> None:
     assert [(s.in_features, s.out_features) for s in plan.stages] == [(8, 20), (20, 20), (20, 12)]
     assert plan.macs(3) == 3 * plan.num_params and plan.weight_bytes(2) == 2 * plan.num_params
     sparse = plan_layer({"kind": "unstructured", "nnz": 10}, 8, 12).stages[0]
-    assert sparse.sparse and sparse.nnz == 10 and sparse.index_bytes == (10 + 9) * 4
+    # stored CSR: 12 columns fit uint16 (2 bytes per column index), 9 int32 row pointers
+    assert sparse.sparse and sparse.nnz == 10 and sparse.index_bytes == 10 * 2 + 9 * 4

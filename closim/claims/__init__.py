@@ -27,6 +27,10 @@ standard deviations. ``checks: [...]`` lists several checks (all must hold) inst
 ``across: {hw: [...], at_least: N}`` repeats the claim on each accelerator (replacing every run's
 ``hw``) and holds when it holds on at least N of them (default: all).
 
+A training run takes ``dataset`` (digits or mnist1d); ``confidence: 0.95`` on a
+``difference`` of accuracies with ``within: d`` requires the paired t interval of the
+per-(fold, seed) differences (``closim.train.paired``) to lie inside ±d.
+
 ``controls: [{id, why, runs: {NAME: {...}}}]`` (or ``topologies: {NAME: spec}`` for a training
 claim) lists negative controls: the claim with those runs changed (keys given replace the run's;
 ``set`` goes after its own overrides), for which the same checks must fail. Verdicts

@@ -51,10 +51,35 @@ Outcome = tuple[Check, float | None, bool, str]
 """(check, measured or None, whether it holds, a note: Amdahl's ratio, spreads or an error)."""
 
 
+def _paired(check: Check, samples: Mapping[str, list[float]]) -> tuple[float | None, bool, str]:
+    """(mean difference, holds, note) of a ``confidence`` check: the paired t interval of the
+    per-(fold, seed) accuracy differences must lie inside ±within."""
+    from closim.train.paired import paired_difference
+
+    a, b = check.runs
+    try:
+        d = paired_difference(samples[a], samples[b], check.confidence or 0.95)
+    except ValueError as err:  # fewer than two (fold, seed) runs
+        return None, False, f"no paired interval: {err}"
+    within = check.within or 0.0
+    holds = -within <= d.low_points and d.high_points <= within
+    note = (
+        f"{a}-{b} {d.mean_points:+.2f} points, {d.confidence:.0%} interval "
+        f"[{d.low_points:+.2f}, {d.high_points:+.2f}] (paired t, n={d.n})"
+    )
+    return d.mean_points, holds, note
+
+
 def _measure(
-    check: Check, values: Mapping[str, float], spreads: Mapping[str, float]
+    check: Check,
+    values: Mapping[str, float],
+    spreads: Mapping[str, float],
+    samples: Mapping[str, list[float]] | None = None,
 ) -> tuple[float | None, bool, str]:
-    """(measured or None, holds, note) of ``check`` given each run's value of its metric."""
+    """(measured or None, holds, note) of ``check`` given each run's value of its metric (and,
+    for a training claim, each topology's accuracy per (fold, seed) in ``samples``)."""
+    if check.confidence is not None:
+        return _paired(check, samples or {})
     if check.kind == "value":
         measured = values[check.runs[0]]
     else:
@@ -91,16 +116,18 @@ def _evaluate_once(
     results: dict[str, dict[str, Any]] = {}
     for check in claim.checks:
         spreads: dict[str, float] = {}
+        samples: dict[str, list[float]] = {}
         if trained is not None:
             values = {name: _train_metric(trained[name], check.metric) for name in check.runs}
             spreads = {name: 100.0 * trained[name].accuracy_std for name in check.runs}
+            samples = {name: list(trained[name].accuracies) for name in check.runs}
         else:
             for name in check.runs:
                 if name not in results:
                     results[name] = runner.simulate(claim, claim.runs[name], hw_file)
             values = {name: sim_metric(results[name], check.metric) for name in check.runs}
         table.setdefault(check.metric, {}).update(values)
-        outcomes.append((check, *_measure(check, values, spreads)))
+        outcomes.append((check, *_measure(check, values, spreads, samples)))
     return outcomes, table
 
 

@@ -23,6 +23,10 @@ from closim.config.run_files import config_file, relocated, run_overrides
 from closim.config.yaml_io import display_path
 from closim.model.errors import ConfigError
 
+DATASET_SHAPES = {"digits": (64, 10), "mnist1d": (40, 10)}
+"""Inputs and classes of each data set (closim.train.data), without generating it to check a
+claims file's topologies."""
+
 
 def _load_run(
     name: str, run: RunConfig, composed: Composed, prefix: tuple[str, ...], source: str
@@ -54,6 +58,7 @@ def _load_training(
         optimizer=t.optimizer,
         learning_rate=t.learning_rate,
         hidden_only=t.hidden_only,
+        dataset=t.dataset,
     )
 
 
@@ -117,10 +122,10 @@ def _check_loads(claim: Claim, source: str, prefix: str, *, control: bool = Fals
             workload = load_workload(t.workload, t.workload_set or None)
         except ConfigError as err:
             raise relocated(err, source, f"{prefix}.training.set") from None
+        features, classes = DATASET_SHAPES[t.dataset]
         for name, spec in t.topologies.items():
             try:
-                # digits: 64 inputs, 10 classes
-                mlp_layers(workload, 64, 10, spec, hidden_only=t.hidden_only)
+                mlp_layers(workload, features, classes, spec, hidden_only=t.hidden_only)
             except ConfigError as err:
                 raise ConfigError(
                     err.message,
@@ -147,6 +152,7 @@ def _build_check(check: CheckFields, names: list[str]) -> Check:
         between=None if check.between is None else (check.between[0], check.between[1]),
         within=check.within,
         within_spread=check.within_spread,
+        confidence=check.confidence,
         amdahl_fraction=check.amdahl_fraction,
     )
 

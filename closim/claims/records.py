@@ -35,12 +35,13 @@ class Training:
     optimizer: str | None
     learning_rate: float | None
     hidden_only: bool
+    dataset: str = "digits"
 
-    def cache_key(self) -> str:
-        """Equal training runs, equal text (one run serves every claim that needs it)."""
-        return json.dumps(
-            {**self.__dict__, "workload": str(self.workload)}, sort_keys=True, default=str
-        )
+    def topology_key(self, name: str) -> str:
+        """Equal settings and an equal spec for topology ``name``, equal text: one trained
+        topology serves every claim and control that trains it."""
+        settings = {**self.__dict__, "workload": str(self.workload), "topologies": None}
+        return json.dumps({**settings, "spec": self.topologies[name]}, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Check:
     between: tuple[float, float] | None = None
     within: float | None = None
     within_spread: bool = False
+    confidence: float | None = None  # paired interval of an accuracy difference inside ±within
     amdahl_fraction: float | None = None
 
     @property
@@ -79,7 +81,9 @@ class Check:
                 parts.append(f"{symbol} {number_text(bound)}")
         if self.between is not None:
             parts.append(f"in [{number_text(self.between[0])}, {number_text(self.between[1])}]")
-        if self.within is not None:
+        if self.within is not None and self.confidence is not None:
+            parts.append(f"within ±{number_text(self.within)} ({self.confidence:.0%} interval)")
+        elif self.within is not None:
             parts.append(f"within ±{number_text(self.within)}")
         if self.within_spread:
             parts.append("within the smaller std")

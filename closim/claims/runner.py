@@ -94,16 +94,21 @@ class Runner:
         return self.memo[key]
 
     def train(self, training: Training) -> dict[str, Any]:
-        """name -> TrainResult of the training run (trained once per evaluation)."""
+        """name -> TrainResult of the training run. Each topology trains once per evaluation
+        and is reused by every claim or control that trains it with the same settings (a
+        control that replaces one topology does not train the other again): every model is
+        seeded by its (seed, fold) alone, so a topology's accuracies do not depend on which
+        others train beside it, and the pairing of runs holds across calls."""
         from closim.train import train_topologies
 
-        key = training.cache_key()
-        if key not in self.trained:
+        keys = {name: training.topology_key(name) for name in training.topologies}
+        missing = list(dict.fromkeys(k for k in keys.values() if k not in self.trained))
+        if missing:
+            specs = {keys[n]: training.topologies[n] for n in training.topologies}
             workload = load_workload(training.workload, training.workload_set or None)
-            names = list(training.topologies)
             results = train_topologies(
                 workload,
-                [training.topologies[n] for n in names],
+                [specs[k] for k in missing],
                 epochs=training.epochs,
                 folds=training.folds,
                 seeds=training.seeds,
@@ -111,9 +116,10 @@ class Runner:
                 learning_rate=training.learning_rate,
                 hidden_only=training.hidden_only,
                 workers=self.train_workers,
+                dataset=training.dataset,
             )
-            self.trained[key] = dict(zip(names, results, strict=True))
-        return self.trained[key]
+            self.trained.update(zip(missing, results, strict=True))
+        return {name: self.trained[key] for name, key in keys.items()}
 
 
 def _version() -> str:

@@ -71,6 +71,9 @@ class TrainingConfig(Schema):
     optimizer: Literal["sgd", "momentum", "adam"] | None = None
     learning_rate: PositiveFloat | None = None
     hidden_only: bool = True
+    dataset: Literal["digits", "mnist1d"] = Field(
+        "digits", description="closim.train.DATASETS: digits, or MNIST-1D generated locally"
+    )
     set: list[Text] | dict[str, Any] = Field(default_factory=list)
 
 
@@ -126,6 +129,11 @@ class CheckFields(Schema):
     between: Annotated[list[Bound], Field(min_length=2, max_length=2)] | None = None
     within: NonNegativeFloat | None = None
     within_spread: bool = False
+    confidence: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None,
+        description="with within on a difference of accuracies: the paired t interval at this "
+        "confidence must lie inside [-within, within]",
+    )
     amdahl_fraction: Annotated[float, Field(gt=0, le=1)] | None = Field(
         None, description="the share f of the whole that the ratio applies to"
     )
@@ -312,6 +320,23 @@ def _validate_check(check: CheckFields, names: list[str], *, training: bool) -> 
             "amdahl_fraction turns a ratio of a part into the speedup of the whole: it needs "
             f"ratio: [A, B] (got {check.amdahl_fraction})",
             key_path="amdahl_fraction",
+        )
+    if check.confidence is not None and not (
+        training and metric == "accuracy" and check.difference and check.within is not None
+    ):
+        raise ConfigError(
+            "confidence asks the paired interval of a difference of accuracies to lie within "
+            "+-within: it needs training, metric: accuracy, difference: [A, B] and within "
+            f"(got {check.confidence:g})",
+            key_path="confidence",
+        )
+    others = [b for b in BOUNDS if b != "within" and getattr(check, b) is not None]
+    if check.confidence is not None and (others or check.within_spread):
+        extra = others[0] if others else "within_spread"
+        raise ConfigError(
+            "a confidence check has one bound, within: the interval must lie inside +-within "
+            f"(got {extra})",
+            key_path=extra,
         )
     if check.within_spread and not (training and metric == "accuracy" and check.difference):
         raise ConfigError(

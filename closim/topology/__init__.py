@@ -5,8 +5,9 @@ chain of stages; a stage is ``blocks`` dense blocks (one batched GEMM) followed 
 permutation (a reshape-transpose, never an index table). The layer is **linear**: there is no
 nonlinearity between its stages; one activation, if the workload has one, follows the whole layer.
 
-Kinds: dense, clos, monarch, butterfly, block_diagonal, low_rank, unstructured (CSR with indices,
-the pruning baseline), custom. See each kind's module for its spec keys and defaults, and
+Kinds: dense, clos, monarch, butterfly, block_diagonal, low_rank, unstructured (a seeded mask with
+its stored indices, the pruning baseline; ``format`` csr, relative (EIE) or bitmask sets only the
+index bytes), custom. See each kind's module for its spec keys and defaults, and
 ``initialization.py`` for the weight init schemes.
 
 - :func:`plan_layer` validates a spec and sizes the stages without weights (cheap);

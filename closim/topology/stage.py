@@ -175,7 +175,8 @@ class SparseStage(Stage):
     ``weights`` holds the CSR *values*, shape ``(nnz,)``, in CSR order (row by row, columns
     ascending within a row); ``indptr`` (``in_features + 1`` entries) and ``indices`` (``nnz``
     column indices) fix the mask. Its weight gradient has the shape of ``weights``: only stored
-    entries learn.
+    entries learn. These are the arrays the layer executes, int32 or int64 for every stored
+    ``format``; ``index_bytes`` counts the format's stored arrays instead (``unstructured.py``).
     """
 
     def __init__(

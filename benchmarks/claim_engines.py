@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from closim.claims import evaluate_claims, load_claims
+from closim.claims.evaluate import SECOND_ENGINE
 from closim.claims.records import Claim, ClaimsFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,9 @@ def _verdicts(claims: ClaimsFile, folder: Path, tag: str) -> dict[str, str]:
 
 
 def main() -> int:
+    # closim validate judges every claim on both engines itself (UNDECIDED where they differ);
+    # here each engine is judged on its own, so that the control can handicap one of them
+    SECOND_ENGINE.clear()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--sim-only", action="store_true", help="skip accuracy claims")
@@ -68,7 +72,7 @@ def main() -> int:
     differ = 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"{'claim':40} {'des':>6} {'analytic':>9}")
+        print(f"{'claim':40} {'des':>12} {'analytic':>12}")
         for path in files:
             claims = load_claims(path)
             des = _verdicts(_with_engine(claims, "des", args.sim_only, False), folder, "des")
@@ -77,7 +81,7 @@ def main() -> int:
             for cid, verdict in des.items():
                 mark = "" if ana[cid] == verdict else "  <- differs"
                 differ += ana[cid] != verdict
-                print(f"{path.stem + ':' + cid:40} {verdict:>6} {ana[cid]:>9}{mark}")
+                print(f"{path.stem + ':' + cid:40} {verdict:>12} {ana[cid]:>12}{mark}")
     print(f"verdicts that differ between engines: {differ}")
     if args.control:
         print("control (analytic, first run of each claim on 1/8 of the bandwidth): must differ")

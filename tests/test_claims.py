@@ -191,6 +191,29 @@ def test_controls_decide_whether_a_passing_check_discriminates(folder: Path) -> 
     assert good.engines == {"des": "PASS", "analytic": "PASS"}
 
 
+def test_speedup_efficiency_is_the_speedup_over_the_compression(folder: Path) -> None:
+    hw = load_hw("scalesim-32x32")
+    totals = {
+        name: simulate(hw, load_workload(folder / f"wl-{name}.yaml"), engine="des").totals
+        for name in ("clos", "dense")
+    }
+    speedup = totals["dense"].cycles / totals["clos"].cycles
+    compression = totals["dense"].macs / totals["clos"].macs
+    truth = speedup / compression
+    assert 0 < truth < 1  # small blocks give back part of the ideal speedup here
+    check = {"metric": "cycles", "ratio": ["clos", "dense"], "ideal": "macs"}
+    kept, short = run(
+        folder,
+        [claim("kept", **check, at_least=truth * 0.999),
+         claim("short", **check, at_least=truth * 1.001)],
+    )  # fmt: skip
+    assert (kept.verdict, short.verdict) == ("PASS", "FAIL")
+    assert kept.measured == pytest.approx(truth)
+    assert kept.expected.startswith("speedup efficiency of clos over dense")
+    err = bad(folder, [claim("x", metric="cycles", value="clos", ideal="macs", at_least=1)])
+    assert err.key_path == "claims.0.ideal"
+
+
 def test_engines_that_disagree_on_the_side_of_a_threshold_leave_the_claim_undecided(
     folder: Path,
 ) -> None:

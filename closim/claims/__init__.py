@@ -27,6 +27,9 @@ standard deviations. ``checks: [...]`` lists several checks (all must hold) inst
 ``across: {hw: [...], at_least: N}`` repeats the claim on each accelerator (replacing every run's
 ``hw``) and holds when it holds on at least N of them (default: all).
 
+``ideal: macs`` on a ``ratio: [A, B]`` measures speedup efficiency, ``(ideal A/B) / (metric
+A/B)``: the speedup of A over B divided by the compression the ideal metric promises.
+
 A training run takes ``dataset`` (digits or mnist1d); ``confidence: 0.95`` on a
 ``difference`` of accuracies with ``within: d`` requires the paired t interval of the
 per-(fold, seed) differences (``closim.train.paired``) to lie inside ±d.

@@ -75,6 +75,7 @@ def _measure(
     values: Mapping[str, float],
     spreads: Mapping[str, float],
     samples: Mapping[str, list[float]] | None = None,
+    ideals: Mapping[str, float] | None = None,
 ) -> tuple[float | None, bool, str]:
     """(measured or None, holds, note) of ``check`` given each run's value of its metric (and,
     for a training claim, each topology's accuracy per (fold, seed) in ``samples``)."""
@@ -91,6 +92,14 @@ def _measure(
         else:
             measured = a / b
     note = ""
+    if check.ideal is not None and ideals:
+        # speedup / compression: the ideal's ratio over the metric's (both a/b)
+        ia, ib = (ideals[name] for name in check.runs)
+        if ib == 0 or measured == 0:
+            return None, False, f"{check.measured_text} is undefined (a ratio is 0)"
+        note = f"{check.metric} ratio {number_text(measured)}, {check.ideal} ratio " + (
+            number_text(ia / ib))  # fmt: skip
+        measured = (ia / ib) / measured
     if check.amdahl_fraction is not None:
         # Amdahl: the part (share f of the time) takes `ratio` of its time, the rest is unchanged
         f = check.amdahl_fraction
@@ -126,8 +135,12 @@ def _evaluate_once(
                 if name not in results:
                     results[name] = runner.simulate(claim, claim.runs[name], hw_file)
             values = {name: sim_metric(results[name], check.metric) for name in check.runs}
+        ideals = None
+        if check.ideal is not None:
+            ideals = {name: sim_metric(results[name], check.ideal) for name in check.runs}
+            table.setdefault(check.ideal, {}).update(ideals)
         table.setdefault(check.metric, {}).update(values)
-        outcomes.append((check, *_measure(check, values, spreads, samples)))
+        outcomes.append((check, *_measure(check, values, spreads, samples, ideals)))
     return outcomes, table
 
 
@@ -161,7 +174,9 @@ def _evaluate(claim: Claim, runner: Runner) -> ClaimResult:
             ok = all(holds for _, _, holds, _ in outcomes)
             held += ok
             values = ", ".join(
-                f"{c.metric} {'n/a' if m is None else number_text(m)}" for c, m, _, _ in outcomes
+                f"{'speedup_efficiency' if c.ideal else c.metric} "
+                f"{'n/a' if m is None else number_text(m)}"
+                for c, m, _, _ in outcomes
             )
             parts.append(f"{name}: {values}{'' if ok else ' (fails)'}")
         total = len(claim.across_hw)

@@ -153,6 +153,7 @@ def _build_check(check: CheckFields, names: list[str]) -> Check:
         within=check.within,
         within_spread=check.within_spread,
         confidence=check.confidence,
+        ideal=check.ideal,
         amdahl_fraction=check.amdahl_fraction,
     )
 

@@ -59,6 +59,7 @@ class Check:
     within: float | None = None
     within_spread: bool = False
     confidence: float | None = None  # paired interval of an accuracy difference inside ±within
+    ideal: str | None = None  # speedup efficiency: (ideal a/b) / (metric a/b)
     amdahl_fraction: float | None = None
 
     @property
@@ -66,6 +67,10 @@ class Check:
         """``cycles clos/dense``: what is measured, in words."""
         op = {"value": "", "ratio": "/", "difference": "-"}[self.kind]
         text = f"{self.metric} {op.join(self.runs)}"
+        if self.ideal is not None:
+            a, b = self.runs
+            text = (f"speedup efficiency of {a} over {b} ({self.metric} speedup / "
+                    f"{self.ideal} ratio {b}/{a})")  # fmt: skip
         if self.amdahl_fraction is not None:
             fraction = number_text(self.amdahl_fraction)
             text = f"speedup of the whole (Amdahl, f={fraction}) from {text}"

@@ -134,6 +134,11 @@ class CheckFields(Schema):
         description="with within on a difference of accuracies: the paired t interval at this "
         "confidence must lie inside [-within, within]",
     )
+    ideal: Text | None = Field(
+        None,
+        description="with ratio: [A, B]: the metric whose ratio is the ideal (e.g. macs); the "
+        "check measures speedup efficiency, (ideal A/B) / (metric A/B)",
+    )
     amdahl_fraction: Annotated[float, Field(gt=0, le=1)] | None = Field(
         None, description="the share f of the whole that the ratio applies to"
     )
@@ -315,6 +320,25 @@ def _validate_check(check: CheckFields, names: list[str], *, training: bool) -> 
         raise ConfigError(
             f"between is [low, high] with low <= high (got {check.between})", key_path="between"
         )
+    if check.ideal is not None:
+        ideal_metric = re.fullmatch(r"layers\.[^.]+\.(.+)", check.ideal)
+        if (
+            training
+            or check.ratio is None
+            or not (
+                check.ideal in SIM_METRICS
+                or (ideal_metric and ideal_metric.group(1) in SIM_METRICS)
+            )
+        ):
+            raise ConfigError(
+                "ideal names the totals key whose ratio A/B is the ideal (e.g. macs) of a "
+                f"simulation claim's ratio: [A, B] (got {check.ideal!r})",
+                key_path="ideal",
+            )
+        if check.amdahl_fraction is not None:
+            raise ConfigError(
+                "give ideal or amdahl_fraction, not both (got both)", key_path="amdahl_fraction"
+            )
     if check.amdahl_fraction is not None and check.ratio is None:
         raise ConfigError(
             "amdahl_fraction turns a ratio of a part into the speedup of the whole: it needs "

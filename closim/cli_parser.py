@@ -22,7 +22,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and a ConfigError, so it exits 2 like every other."""
 
     def error(self, message: str) -> NoReturn:
-        raise ConfigError(message, source=self.prog)
+        # the CLI prints "closim: error: " itself: name the subcommand only ("run"), or nothing
+        # for the top level, so the program's name is not printed twice
+        command = self.prog.removeprefix("closim").strip()
+        raise ConfigError(message, source=command or None)
 
 
 def _positive_int(text: str) -> int:
@@ -275,7 +278,14 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         prog="closim",
         description="Cycles, energy and memory of a priori sparse layers on modeled accelerators.",
     )
+    parser.add_argument("--version", action="version", version=f"closim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, add in _COMMANDS:
         add(sub).set_defaults(handler=handlers[name])
     return parser
+
+
+def _version() -> str:
+    from closim.model.version import VERSION
+
+    return VERSION

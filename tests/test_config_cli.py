@@ -142,3 +142,32 @@ def test_show_and_list_succeed(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert result.returncode == 0, result.stderr
     names = {(e["kind"], e["name"]) for e in json.loads(result.stdout)}
     assert ("hw", "tpu-v1") in names and ("workload", "gemm") in names
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        ([], "closim: error: the following arguments are required: command"),
+        (["show", "--hw"], "closim: error: show: "),
+        (["run", "--hw", "tpu-v4"], "closim: error: run: the following arguments are required"),
+    ],
+)
+def test_usage_errors_name_the_program_once(
+    argv: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from closim.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(line), err
+    assert err[0].count("closim") == 1
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from closim.cli import main
+    from closim.model.version import VERSION
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"closim {VERSION}"

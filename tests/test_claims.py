@@ -245,6 +245,20 @@ def test_engines_that_disagree_on_the_side_of_a_threshold_leave_the_claim_undeci
     assert split.measured == pytest.approx(ratios["des"])  # the runs' own engine reports
     assert "engines disagree" in split.detail
     assert (agree.verdict, agree.engines) == ("PASS", {"des": "PASS", "analytic": "PASS"})
+    mixed_runs = {**runs, "clos": {**runs["clos"], "engine": "analytic"}}
+    (mixed,) = run(folder, [claim("mixed", runs=mixed_runs, **cycles, at_most=above)])
+    # clos on analytic / dense on des, then each on the other engine
+    mixed_ratio = {
+        e: simulate(
+            hw, load_workload(folder / "wl-clos.yaml"), engine=e, mode="training"
+        ).totals.cycles
+        / simulate(
+            hw, load_workload(folder / "wl-dense.yaml"), engine=d, mode="training"
+        ).totals.cycles
+        for e, d in (("analytic", "des"), ("des", "analytic"))
+    }
+    assert mixed.engines == {"as written": "PASS", "engines swapped": "PASS"}
+    assert mixed.measured == pytest.approx(mixed_ratio["analytic"])
 
 
 def test_a_training_control_replaces_topologies(

@@ -212,16 +212,19 @@ def _judged(claim: Claim, runner: Runner) -> ClaimResult:
     if claim.training is not None:
         return first
     other = _swapped(claim)
-    if _engines_label(other) == _engines_label(claim):  # no second engine for these runs
-        first.engines = {_engines_label(claim): first.verdict}
+    label, other_label = _engines_label(claim), _engines_label(other)
+    if other.runs == claim.runs:  # no second engine for these runs
+        first.engines = {label: first.verdict}
         return first
+    if label == other_label:  # runs on mixed engines, each swapped
+        label, other_label = "as written", "engines swapped"
     second = _evaluate(other, runner)
-    first.engines = {_engines_label(claim): first.verdict, _engines_label(other): second.verdict}
+    first.engines = {label: first.verdict, other_label: second.verdict}
     if second.verdict != first.verdict:
         first.verdict = "UNDECIDED"
         first.detail = (
             f"engines disagree ({', '.join(f'{e} {v}' for e, v in first.engines.items())}); "
-            f"{first.detail}; {_engines_label(other)}: {second.detail}"
+            f"{first.detail}; {other_label}: {second.detail}"
         )
     return first
 

@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 from closim.claims import evaluate_claims, load_claims
-from closim.claims.evaluate import SECOND_ENGINE
 from closim.claims.records import Claim, ClaimsFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,13 +53,12 @@ def _halved(run) -> float:
 
 def _verdicts(claims: ClaimsFile, folder: Path, tag: str) -> dict[str, str]:
     db = folder / f"{claims.name}-{tag}.sqlite"
-    return {r.id: r.verdict for r in evaluate_claims(claims, db=db)}
+    # closim validate judges every claim on both engines itself (UNDECIDED where they differ);
+    # here each engine is judged on its own, so that the control can handicap one of them
+    return {r.id: r.verdict for r in evaluate_claims(claims, db=db, second_opinion=False)}
 
 
 def main() -> int:
-    # closim validate judges every claim on both engines itself (UNDECIDED where they differ);
-    # here each engine is judged on its own, so that the control can handicap one of them
-    SECOND_ENGINE.clear()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--sim-only", action="store_true", help="skip accuracy claims")

@@ -76,6 +76,13 @@ def claim(id: str, **fields: Any) -> dict[str, Any]:
     return {"id": id, "text": f"claim {id}", "source": "test", "runs": RUNS, **fields}
 
 
+def training_run(epochs: int, seeds: int = 1) -> dict[str, Any]:
+    """A training run of a Clos (r = m = 8) and a dense MLP on wl-train.yaml, 2 folds."""
+    topologies = {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"}
+    return {"workload": "wl-train.yaml", "topologies": topologies, "epochs": epochs, "folds": 2,
+            "seeds": seeds}  # fmt: skip
+
+
 def run(folder: Path, claims: list[dict[str, Any]], **kw: Any) -> list[ClaimResult]:
     return evaluate_claims(load_claims(write_claims(folder, claims)), **kw)
 
@@ -274,13 +281,7 @@ def test_a_training_control_replaces_topologies(
         return real(workload, specs, **kw)
 
     monkeypatch.setattr(closim.train, "train_topologies", counting)
-    training = {
-        "workload": "wl-train.yaml",
-        "topologies": {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"},
-        "epochs": 2,
-        "folds": 2,
-        "seeds": 1,
-    }
+    training = training_run(epochs=2)
     disconnected = {"kind": "block_diagonal", "blocks": 8}
     control = {"id": "disconnected", "why": "no mixing", "topologies": {"clos": disconnected}}
     (result,) = run(
@@ -373,13 +374,7 @@ def test_a_failed_run_is_a_fail_with_its_reason(
 
 
 def test_training_claim_matches_training_directly(folder: Path) -> None:
-    training = {
-        "workload": "wl-train.yaml",
-        "topologies": {"clos": {"kind": "clos", "r": 8, "m": 8}, "dense": "dense"},
-        "epochs": 3,
-        "folds": 2,
-        "seeds": 1,
-    }
+    training = training_run(epochs=3)
     base = {"id": "acc", "text": "t", "source": "s", "training": training}
     results = run(
         folder,
@@ -416,8 +411,7 @@ def test_a_paired_interval_must_lie_within_the_bound(folder: Path) -> None:
         x, y = load_data(name)
         assert (x.shape[1], len(set(y.tolist()))) == (features, classes)
     clos_spec = {"kind": "clos", "r": 8, "m": 8}
-    training = {"workload": "wl-train.yaml", "topologies": {"clos": clos_spec, "dense": "dense"},
-                "epochs": 2, "folds": 2, "seeds": 2}  # fmt: skip
+    training = training_run(epochs=2, seeds=2)
     clos, dense = train_topologies(
         load_workload(folder / "wl-train.yaml"), [clos_spec, "dense"], epochs=2, folds=2, seeds=2
     )

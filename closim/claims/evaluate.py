@@ -205,13 +205,13 @@ def _engines_label(claim: Claim) -> str:
     return engines.pop() if len(engines) == 1 else "+".join(sorted(engines))
 
 
-def _judged(claim: Claim, runner: Runner) -> ClaimResult:
+def _judged(claim: Claim, runner: Runner, second_opinion: bool = True) -> ClaimResult:
     """``claim``'s checks on its runs' engines and on the other engine: PASS or FAIL where the
     two agree, UNDECIDED where they do not (a training claim has no engine: its outcome)."""
     first = _evaluate(claim, runner)
     if claim.training is not None:
         return first
-    other = _swapped(claim)
+    other = _swapped(claim) if second_opinion else claim
     label, other_label = _engines_label(claim), _engines_label(other)
     if other.runs == claim.runs:  # no second engine for these runs
         first.engines = {label: first.verdict}
@@ -229,12 +229,13 @@ def _judged(claim: Claim, runner: Runner) -> ClaimResult:
     return first
 
 
-def judge_claim(claim: Claim, runner: Runner) -> ClaimResult:
-    """The verdict on ``claim`` (``closim.claims.records.VERDICTS``): its checks on both engines,
-    then its controls, each of which must fail the same checks."""
-    result = _judged(claim, runner)
+def judge_claim(claim: Claim, runner: Runner, second_opinion: bool = True) -> ClaimResult:
+    """The verdict on ``claim`` (``closim.claims.records.VERDICTS``): its checks on both engines
+    (on its runs' own alone without ``second_opinion``), then its controls, each of which must
+    fail the same checks."""
+    result = _judged(claim, runner, second_opinion)
     for control in claim.controls:
-        outcome = _judged(control.claim, runner)
+        outcome = _judged(control.claim, runner, second_opinion)
         result.controls.append(
             ControlResult(
                 control.id, control.why, outcome.verdict, outcome.measured, outcome.detail
@@ -256,12 +257,16 @@ def evaluate_claims(
     db: str | Path | None = None,
     on_progress: Progress | None = None,
     train_workers: int = 1,
+    second_opinion: bool = True,
 ) -> list[ClaimResult]:
     """Evaluates every claim, in file order. Simulations go through the results store ``db``
     (default: the claims file's ``db``, else ``<name>.sqlite`` next to it): stored runs are
-    reused, new ones stored. ``on_progress(done, total, failed)`` counts claims. A claim that
-    cannot be measured (a run failed) is a FAIL whose ``detail`` says why. ``train_workers``:
-    processes that train the models of accuracy claims (the results do not depend on it)."""
+    reused, new ones stored. ``on_progress(done, total, failed)`` counts claims (failed: not
+    PASS). A claim that cannot be measured (a run failed) is a FAIL whose ``detail`` says why.
+    ``train_workers``: processes that train the models of accuracy claims (the results do not
+    depend on it). Every simulation claim and control is also judged on the other engine
+    (``judge_claim``); ``second_opinion=False`` judges each on its runs' own engine alone, as
+    ``benchmarks/claim_engines.py`` does to compare the engines' verdicts itself."""
     runner = Runner(claims, Path(db) if db is not None else claims.db, train_workers)
     results: list[ClaimResult] = []
     total = len(claims.claims)
@@ -269,7 +274,7 @@ def evaluate_claims(
         if on_progress is not None:
             on_progress(0, total, 0)
         for claim in claims.claims:
-            results.append(judge_claim(claim, runner))
+            results.append(judge_claim(claim, runner, second_opinion))
             if on_progress is not None:
                 failed = sum(r.verdict != "PASS" for r in results)
                 on_progress(len(results), total, failed)

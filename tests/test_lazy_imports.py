@@ -38,7 +38,7 @@ def test_run_path_modules_load_no_heavy_module() -> None:
     # what `closim run` imports (api, config loader, render, results) and the other modules made
     # lazy here: importing them is free; only calling what needs a library loads it
     code = """
-        import closim.api, closim.config, closim.replay, closim.topology, closim.train
+        import closim.api, closim.config, closim.ops, closim.replay, closim.topology, closim.train
         import closim.report.plots, closim.report.render, closim.report.results
         import closim.report.timeline, closim.report.topology_summary, closim.report.train_table
     """
